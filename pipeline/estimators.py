@@ -48,7 +48,8 @@ class _NeuralNet(BaseEstimator):
         _check_choice("loss", self.loss, self._head_losses)
         _check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS), Optimizer)
         if not isinstance(self.learning_rate, Schedule):
-            _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
+            _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True,
+                          extra="(a positive float) or a Schedule instance")
         if self.batch_size is not None:
             _check_int("batch_size", self.batch_size, low=1, extra="or None for full-batch")
         _check_int("max_epochs", self.max_epochs, low=1)
@@ -232,8 +233,8 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
                     f"y has only one class ({self.classes_[0]!r}); a classifier needs at "
                     "least 2 classes."
                 )
-        index = np.searchsorted(self.classes_, y)
-        unknown = (index >= len(self.classes_)) | (self.classes_[np.minimum(index, len(self.classes_) - 1)] != y)
+        index = np.minimum(np.searchsorted(self.classes_, y), len(self.classes_) - 1)
+        unknown = self.classes_[index] != y
         if unknown.any():
             raise ValueError(
                 f"y contains labels {np.unique(np.asarray(y)[unknown])[:5].tolist()} not seen in "
@@ -345,7 +346,7 @@ def _check_choice(name, value, choices, instance_of=None):
         raise ValueError(f"{name} must be one of {list(choices)}{alternative}, got {value!r}.")
 
 
-def _check_number(name, value, low=None, high=None, low_open=False, high_open=False):
+def _check_number(name, value, low=None, high=None, low_open=False, high_open=False, extra=""):
     ok = isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
     if ok and low is not None:
         ok = value > low if low_open else value >= low
@@ -355,7 +356,7 @@ def _check_number(name, value, low=None, high=None, low_open=False, high_open=Fa
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         bounds = f"{lo}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{hi}"
-        raise ValueError(f"{name} must be a number in {bounds}, got {value!r}.")
+        raise ValueError(f"{name} must be a number in {bounds}{' ' + extra if extra else ''}, got {value!r}.")
 
 
 def _check_int(name, value, low, extra=""):

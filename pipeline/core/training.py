@@ -113,7 +113,8 @@ def train(network, X, T, config, rng, weights=None, validation=None, on_epoch_en
     history, monitored = {"train_loss": [], "learning_rate": [], "grad_norm": []}, None
     for epoch in range(config.max_epochs):
         lr = schedule.rate(epoch, monitored)
-        record = _run_epoch(network, loss, batches, config, optimizer, lr, rng)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+            record = _run_epoch(network, loss, batches, config, optimizer, lr, rng)
         record["learning_rate"] = lr
         if validation is not None:
             record["val_loss"] = data_loss(network, loss, *validation)
