@@ -28,7 +28,7 @@ lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check pipeline tests bench
 
 bench: $(STAMP) ## time training against scikit-learn (and PyTorch when installed)
-	$(BIN)/python bench/bench_training.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_training.py
 
 clean: ## remove the environment, tracking store and run outputs
 	rm -rf $(VENV) mlflow.db mlartifacts outputs multirun .pytest_cache

@@ -1,0 +1,152 @@
+"""Training speed of the NumPy core against scikit-learn's MLPClassifier (and PyTorch on
+CPU when installed), on the same architecture, optimizer, batch size and epochs, in one run.
+
+    make bench            # or: python bench/bench_training.py [--repeats 3]
+
+Job A: breast cancer 569x30, 30-64-32-1 relu, adam, batch 32, 200 epochs.
+Job B: synthetic 200,000x64, 64-256-128-1 relu, adam, batch 256, 3 epochs.
+Ratios are ours / peer (below 1 = we are faster). Job B's float32 time is also
+compared with the machine's matrix-multiply floor (FLOPs of the epochs / GEMM rate).
+"""
+
+import argparse
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import StandardScaler
+
+from pipeline.estimators import NeuralNetClassifier
+
+JOBS = {
+    "A": dict(hidden=(64, 32), batch=32, epochs=200),
+    "B": dict(hidden=(256, 128), batch=256, epochs=3),
+}
+
+
+def job_data(name):
+    if name == "A":
+        X, y = load_breast_cancer(return_X_y=True)
+        return StandardScaler().fit_transform(X), 1 - y
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200_000, 64))
+    y = (X[:, :8].sum(axis=1) + np.sin(3 * X[:, 8]) > 0).astype(int)
+    return X, y
+
+
+def median_seconds(fit, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fit()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def ours(X, y, job, dtype):
+    X = X.astype(dtype)
+    model = NeuralNetClassifier(job["hidden"], optimizer="adam", learning_rate=1e-3,
+                                batch_size=job["batch"], max_epochs=job["epochs"], random_state=0)
+    return lambda: model.fit(X, y)
+
+
+def sklearn_mlp(X, y, job, dtype):
+    X = X.astype(dtype)
+    model = MLPClassifier(job["hidden"], solver="adam", alpha=0.0, batch_size=job["batch"],
+                          learning_rate_init=1e-3, max_iter=job["epochs"], tol=0.0,
+                          n_iter_no_change=10**9, random_state=0)
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+    return fit
+
+
+def torch_mlp(X, y, job, dtype):
+    import torch
+
+    sizes = (X.shape[1], *job["hidden"], 1)
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    Xt = torch.tensor(X, dtype=tdtype)
+    yt = torch.tensor(y[:, None], dtype=tdtype)
+
+    def fit():
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(*layers[:-1]).to(tdtype)
+        optim = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=True)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        for _ in range(job["epochs"]):
+            order = torch.randperm(len(Xt))
+            for start in range(0, len(Xt), job["batch"]):
+                idx = order[start:start + job["batch"]]
+                optim.zero_grad()
+                loss_fn(net(Xt[idx]), yt[idx]).backward()
+                optim.step()
+    return fit
+
+
+def gemm_gflops(dtype, n=1024):
+    a = np.random.default_rng(0).normal(size=(n, n)).astype(dtype)
+    a @ a
+    seconds = median_seconds(lambda: a @ a, 5)
+    return 2 * n**3 / seconds / 1e9
+
+
+def training_flops(n_rows, sizes, epochs):
+    """Forward 2 n in out per layer; backward the same for dW plus dX for all but the first layer."""
+    products = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * n_rows * epochs * (2 * sum(products) + sum(products[1:]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    try:
+        import threadpoolctl
+        blas = threadpoolctl.threadpool_info()[0]
+        print(f"BLAS: {blas['internal_api']} {blas['version']}, kernel {blas['architecture']}, "
+              f"{blas['num_threads']} threads")
+    except Exception:  # threadpoolctl is optional here
+        pass
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            print(f"warning: {var}={os.environ[var]} is set; it can slow OpenBLAS by 30-70%.")
+    peers = {"scikit-learn": sklearn_mlp}
+    try:
+        import torch  # noqa: F401
+        peers["PyTorch"] = torch_mlp
+    except ImportError:
+        print("PyTorch not installed: skipping that peer (pip install torch==2.13.0).")
+
+    print("\n| job | dtype | ours (s) | peer | peer (s) | ratio ours/peer |")
+    print("|---|---|---|---|---|---|")
+    for name, job in JOBS.items():
+        X, y = job_data(name)
+        for dtype in (np.float64, np.float32):
+            ours_s = median_seconds(ours(X, y, job, dtype), args.repeats)
+            for peer, make in peers.items():
+                peer_s = median_seconds(make(X, y, job, dtype), args.repeats)
+                print(f"| {name} | {np.dtype(dtype).name} | {ours_s:.3f} | {peer} | {peer_s:.3f} "
+                      f"| {ours_s / peer_s:.2f} |", flush=True)
+            if name == "B" and dtype == np.float32:
+                sizes = (X.shape[1], *job["hidden"], 1)
+                flops = training_flops(len(X), sizes, job["epochs"])
+                rate = gemm_gflops(np.float32)
+                floor = flops / rate / 1e9
+                print(f"\nJob B float32: {flops / 1e9:.1f} GFLOP; GEMM {rate:.0f} GFLOP/s -> "
+                      f"matmul floor {floor:.2f} s; ours {ours_s:.2f} s = {floor / ours_s:.0%} "
+                      f"of the floor's speed.")
+
+
+if __name__ == "__main__":
+    main()
