@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint bench clean
+.PHONY: help setup run ui data test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,8 +18,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the project with its dev tools
 
-run: $(STAMP) ## run the default experiment (built-in breast cancer data)
-	$(BIN)/python -m pipeline.demo
+run: $(STAMP) ## run the default experiment (built-in breast cancer data) and print its metrics
+	$(BIN)/python -m pipeline.train
+
+ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 against the project's store
+	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
+		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
+
+data: $(STAMP) ## download the UCI disease tables into data/raw/ and verify their checksums
+	$(BIN)/python -m pipeline.datasets download
 
 test: $(STAMP) ## run the test suite (slow tests included)
 	$(BIN)/python -m pytest -q

@@ -159,8 +159,10 @@ SYNTHETIC_DEFAULTS: dict[str, Any] = {
 
 BREAST_CANCER_DEFAULTS: dict[str, Any] = {"name": "breast_cancer"}
 
+XOR_DEFAULTS: dict[str, Any] = {"name": "xor", "n_rows": 400, "label_noise": 0.05, "seed": 0}
+
 #: Every key any dataset loader reads (config schema checks); each loader checks its own.
-KNOWN_KEYS = frozenset(TABLE_DEFAULTS) | frozenset(SYNTHETIC_DEFAULTS)
+KNOWN_KEYS = frozenset(TABLE_DEFAULTS) | frozenset(SYNTHETIC_DEFAULTS) | frozenset(XOR_DEFAULTS)
 
 
 def _plain(value: Any) -> Any:
@@ -357,6 +359,29 @@ def _load_breast_cancer(cfg: Mapping) -> Dataset:
         "breast_cancer", X, y, "binary", ["benign", "malignant"], None,
         source="sklearn:load_breast_cancer",
     )
+
+
+def make_xor(n_rows: int = 400, label_noise: float = 0.05, seed: int = 0) -> Dataset:
+    """The lecture's XOR as a noisy cohort: x1, x2 ~ U(-1, 1), y = [x1 > 0] xor [x2 > 0].
+
+    No linear model separates it; logistic regression on the feature map
+    (x1, x2, x1 x2) does, and so does an MLP. ``label_noise`` flips that share of labels.
+    """
+    if int(n_rows) < 20 or not 0.0 <= label_noise < 0.5:
+        raise DatasetError("dataset.n_rows must be >= 20 and dataset.label_noise in [0, 0.5).")
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, size=(int(n_rows), 2))
+    y = ((x[:, 0] > 0) != (x[:, 1] > 0)).astype(np.int64)
+    y ^= (rng.random(len(y)) < label_noise).astype(np.int64)
+    X = pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1]})
+    return _finish("xor", X, y, "binary", ["same sign", "opposite signs"], None,
+                   source=f"xor(seed={seed})")
+
+
+def _load_xor(cfg: Mapping) -> Dataset:
+    opts = _with_defaults(cfg, XOR_DEFAULTS)
+    opts.pop("name")
+    return make_xor(**opts)
 
 
 def _load_synthetic(cfg: Mapping) -> Dataset:
@@ -1224,6 +1249,7 @@ LOADERS = {
     "breast_cancer": _load_breast_cancer,
     "csv": load_table,
     "synthetic": _load_synthetic,
+    "xor": _load_xor,
     **{name: load_table for name in SOURCES},
 }
 

@@ -1,0 +1,431 @@
+"""MLflow tracking: the only module of biotab that imports mlflow.
+
+Everything goes through an explicit ``MlflowClient(uri)`` and explicit experiment
+ids rather than mlflow's fluent API, whose global state bites pipelines:
+``mlflow.set_experiment`` exports ``MLFLOW_EXPERIMENT_ID`` to the environment and can
+lose a creation race to a parallel job and log into "Default". The store and the
+experiment are created once, before a sweep's jobs start (:func:`ensure_experiment`).
+
+A configuration is one run and its folds are nested child runs (the
+``mlflow.parentRunId`` tag is what the UI nests by). Per-epoch values are sent with
+``log_batch`` (~50x faster than one call per value on SQLite). Raw patient rows are
+never logged: models carry a signature built from column names and dtypes, with no
+input example.
+
+Importing this module costs about a second (``import mlflow``); the rest of the
+project imports it only when tracking is on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import re
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import mlflow  # noqa: E402  (after the telemetry switch)
+import mlflow.sklearn  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import sklearn  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param, RunStatus, RunTag  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.models import ModelSignature  # noqa: E402
+from mlflow.tracking import context as mlflow_context  # noqa: E402
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri  # noqa: E402
+from mlflow.types import ColSpec, Schema, TensorSpec  # noqa: E402
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID  # noqa: E402
+from mlflow.utils.validation import (  # noqa: E402
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VAL_LENGTH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_TAG_VAL_LENGTH,
+)
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+MAX_FAILURE_REASON = 5000
+_SERVER_SCHEMES = ("http", "https", "databricks")  # the server picks artifact locations
+
+
+# --- where runs go ---------------------------------------------------------------
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI`` > ``configured`` (``tracking.uri``) > the project's SQLite store.
+
+    Relative paths in ``configured`` (``sqlite:///mlflow.db``, ``store/``, ``file:mlruns``)
+    are resolved against the project root, never the working directory: Hydra jobs
+    may run from a per-job output directory.
+    """
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env:
+        return from_env
+    if not configured:
+        return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    if configured.startswith("sqlite:///"):
+        path, sep, query = configured.removeprefix("sqlite:///").partition("?")
+        return f"sqlite:///{_absolute(path)}{sep}{query}"
+    scheme = urlsplit(configured).scheme
+    if scheme == "file":
+        return _absolute(urlsplit(configured).path).as_uri()
+    if not scheme:  # a plain directory: mlflow's file store
+        return _absolute(configured).as_uri()
+    return configured
+
+
+def _absolute(path: str) -> Path:
+    return (PROJECT_ROOT / Path(path).expanduser()).resolve()
+
+
+def default_artifact_root() -> Path:
+    """Artifacts of the default store: ``mlartifacts/`` at the project root."""
+    return PROJECT_ROOT / "mlartifacts"
+
+
+def _artifact_location(name: str, uri: str) -> str | None:
+    """Absolute file URI for a new experiment's artifacts; None lets a tracking server choose.
+
+    Left to itself, mlflow puts artifacts of a database store under ``./mlruns`` of
+    whatever the working directory is. A SQLite store keeps them in
+    ``mlartifacts/<name>`` next to its database file.
+    """
+    scheme = urlsplit(uri).scheme
+    if scheme in _SERVER_SCHEMES:
+        return None
+    root = default_artifact_root()
+    if scheme == "sqlite" and uri.startswith("sqlite:////"):
+        root = Path(uri.removeprefix("sqlite:///").partition("?")[0]).parent / "mlartifacts"
+    return (root / re.sub(r"[^\w.-]+", "_", name)).as_uri()
+
+
+def ensure_experiment(name: str, uri: str) -> str:
+    """Create the store and the experiment ``name`` if missing; return its id.
+
+    Call once before parallel jobs start: an empty SQLite store raced by several
+    processes fails creating its tables. Losing a creation race for the experiment
+    itself is harmless here (the winner's experiment is read back).
+    """
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=_artifact_location(name, uri))
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        raise ValueError(
+            f"MLflow experiment {name!r} in {uri} is deleted. Restore it with "
+            f"`mlflow experiments restore --experiment-id {experiment.experiment_id}` "
+            "or choose another name with tracking.experiment=..."
+        )
+    return experiment.experiment_id
+
+
+# --- runs -------------------------------------------------------------------------
+
+
+class Tracker:
+    """Opens runs in one experiment of one store; ``tags`` go on every run (sweep id, commit, ...)."""
+
+    def __init__(self, uri: str, experiment: str, tags: Mapping[str, str] | None = None):
+        self.uri = uri
+        self.experiment = experiment
+        self.client = MlflowClient(uri)
+        self.experiment_id = ensure_experiment(experiment, uri)
+        # mlflow.user / mlflow.source.* as the fluent API would set them (for the UI columns).
+        self.tags = {**mlflow_context.registry.resolve_tags(), **_strings(tags or {})}
+
+    @contextlib.contextmanager
+    def run(self, name: str, params: Mapping | None = None, tags: Mapping | None = None,
+            parent: RunHandle | None = None) -> Iterator[RunHandle]:
+        """Open a run; FINISHED on normal exit, FAILED (with a ``failure_reason`` tag) on an
+        exception, KILLED on Ctrl-C. The exception is always re-raised."""
+        run_tags = {**self.tags, **_strings(tags or {})}
+        if parent is not None:
+            run_tags[MLFLOW_PARENT_RUN_ID] = parent.run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
+        handle = RunHandle(self.client, run.info, self.uri)
+        try:
+            handle.log_params(params or {})
+            yield handle
+        except KeyboardInterrupt:
+            handle._end(RunStatus.KILLED)
+            raise
+        except Exception as exc:
+            handle._end(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            handle._end(RunStatus.FINISHED)
+
+
+class RunHandle:
+    """What a running configuration or fold records into its MLflow run."""
+
+    def __init__(self, client: MlflowClient, info, uri: str):
+        self.client = client
+        self.uri = uri
+        self.run_id: str = info.run_id
+        self.artifact_uri: str = info.artifact_uri
+        self.experiment_id: str = info.experiment_id
+
+    def log_params(self, params: Mapping) -> None:
+        """Flat ``{dotted.key: value}``; values stringified and cut to mlflow's length limit."""
+        entries = [Param(str(k), str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()]
+        self._batch(params=entries)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """One ``log_batch`` (chunked past 1000). NaN is logged as NaN: an undefined
+        metric (e.g. AUROC of a one-class fold) stays visible instead of vanishing."""
+        now = _now_ms()
+        self._batch(metrics=[Metric(k, float(v), now, step or 0) for k, v in metrics.items()])
+
+    def log_history(self, history: Mapping[str, object], prefix: str = "") -> None:
+        """Per-epoch lists -> metrics ``prefix + key`` with ``step = epoch`` (learning curves).
+
+        Entries that are not sequences (e.g. ``best_epoch``) are skipped.
+        """
+        now = _now_ms()
+        self._batch(metrics=[
+            Metric(f"{prefix}{key}", float(value), now, epoch)
+            for key, values in history.items() if isinstance(values, (list, tuple, np.ndarray))
+            for epoch, value in enumerate(values)
+        ])
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._batch(tags=[RunTag(k, v) for k, v in _strings(tags).items()])
+
+    def log_figure(self, fig, name: str) -> None:
+        """A matplotlib Figure as ``plots/<name>`` (PNG unless ``name`` says otherwise)."""
+        name = name if Path(name).suffix else f"{name}.png"
+        self.client.log_figure(self.run_id, fig, f"plots/{name}")
+
+    def log_text(self, text: str, name: str) -> None:
+        self.client.log_text(self.run_id, text, name)
+
+    def log_table(self, frame: pd.DataFrame, name: str) -> None:
+        """CSV artifact; a default RangeIndex is left out, a meaningful index is kept."""
+        keep_index = not isinstance(frame.index, pd.RangeIndex)
+        with self._artifact(name) as path:
+            frame.to_csv(path, index=keep_index)
+
+    def log_npz(self, arrays: Mapping[str, np.ndarray], name: str) -> None:
+        with self._artifact(name) as path:
+            np.savez_compressed(path, **arrays)
+
+    def log_model(self, model, feature_dtypes: Mapping[str, str], name: str = "model",
+                  proba: bool = True) -> str:
+        """Log a fitted sklearn pipeline as an MLflow model; return its ``models:/<id>`` URI.
+
+        The pyfunc flavour predicts probabilities (``predict_proba``) when ``proba``,
+        else ``predict``. ``code_paths`` ships the ``pipeline`` package with the model
+        so it loads where biotab is not installed; explicit ``pip_requirements`` skip
+        mlflow's dependency inference (~1.6 s). The signature comes from
+        ``feature_dtypes`` alone: no input example, so no patient row is stored.
+        Saved in skops format (mlflow's default; no pickle warning).
+
+        The model entry is created here, in this run's experiment: left to mlflow, a
+        model logged outside a fluent ``start_run`` lands in the "Default" experiment.
+        """
+        method = "predict_proba" if proba else "predict"
+        if not hasattr(model, method):
+            raise ValueError(f"log_model(proba={proba}) needs a model with {method}(); "
+                             f"got {type(model).__name__}.")
+        logged = self.client.create_logged_model(
+            self.experiment_id, name=name, source_run_id=self.run_id,
+            params=self.client.get_run(self.run_id).data.params,
+        )
+        with _global_tracking_uri(self.uri):  # log_model only talks to the global URI
+            info = mlflow.sklearn.log_model(
+                model, name=name, model_id=logged.model_id, run_id=self.run_id,
+                signature=model_signature(model, feature_dtypes, proba),
+                pyfunc_predict_fn=method,
+                pip_requirements=_pip_requirements(),
+                code_paths=[str(PACKAGE_DIR)],
+                skops_trusted_types=_trusted_types(model),
+            )
+        return info.model_uri
+
+    def _end(self, status: RunStatus | int, failure_reason: str | None = None) -> None:
+        """Close the run; never raises, so it cannot mask the error being reported."""
+        try:
+            if failure_reason is not None:
+                self.set_tags({"failure_reason": failure_reason[:MAX_FAILURE_REASON]})
+            self.client.set_terminated(self.run_id, RunStatus.to_string(status))
+        except Exception:
+            logger.exception("could not mark MLflow run %s as %s", self.run_id,
+                             RunStatus.to_string(status))
+
+    def _batch(self, metrics=(), params=(), tags=()) -> None:
+        """``log_batch`` in chunks within mlflow's per-request limits."""
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
+        for i in range(0, len(params), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=params[i:i + MAX_PARAMS_TAGS_PER_BATCH])
+        for i in range(0, len(tags), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, tags=tags[i:i + MAX_PARAMS_TAGS_PER_BATCH])
+
+    @contextlib.contextmanager
+    def _artifact(self, name: str) -> Iterator[Path]:
+        """A temporary file to write; logged as artifact ``name`` (``a/b.csv`` -> folder a)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(name).name
+            yield path
+            folder = Path(name).parent.as_posix()
+            self.client.log_artifact(self.run_id, str(path), None if folder == "." else folder)
+
+
+# --- models -------------------------------------------------------------------------
+
+
+def model_signature(model, feature_dtypes: Mapping[str, str], proba: bool = True) -> ModelSignature:
+    """Input columns by name and type; output float64 probabilities (n, n_classes) or values (n,).
+
+    Every numeric column is declared ``double``, integers included: integer columns
+    cannot hold NaN, and a new patient's record may miss any value (mlflow's own
+    advice). Pass numeric columns as floats when predicting.
+    """
+    inputs = Schema([ColSpec(_mlflow_type(dtype, column), column)
+                     for column, dtype in feature_dtypes.items()])
+    classes = getattr(model, "classes_", None)
+    shape = (-1, len(classes) if classes is not None else -1) if proba else (-1,)
+    return ModelSignature(inputs=inputs, outputs=Schema([TensorSpec(np.dtype("float64"), shape)]))
+
+
+def _mlflow_type(dtype: str, column: str) -> str:
+    dtype = pd.api.types.pandas_dtype(dtype)
+    if pd.api.types.is_bool_dtype(dtype):
+        return "boolean"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "double"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        return "string"
+    raise ValueError(f"column {column!r} has dtype {dtype}, which an MLflow signature cannot "
+                     "describe: convert it to a number or a string before training.")
+
+
+def _pip_requirements() -> list[str]:
+    import skops
+
+    versions = {"numpy": np.__version__, "pandas": pd.__version__,
+                "scikit-learn": sklearn.__version__, "skops": skops.__version__}
+    return [f"{name}=={version}" for name, version in versions.items()]
+
+
+def _trusted_types(model) -> list[str]:
+    """Types the skops loader must be told to trust: ours (biotab's estimators) and numpy's.
+
+    skops, mlflow's safe default format, refuses unknown classes at load time. Anything
+    else it flags stays untrusted, so mlflow fails loudly at logging time.
+    """
+    import skops.io
+
+    ours = (f"{PACKAGE_DIR.name}.", "numpy.")
+    return [t for t in skops.io.get_untrusted_types(data=skops.io.dumps(model)) if t.startswith(ours)]
+
+
+@contextlib.contextmanager
+def _global_tracking_uri(uri: str) -> Iterator[None]:
+    """Point mlflow's global tracking URI at ``uri`` for one call, then put it back.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into os.environ
+    (and restoring "unset" deletes it): the variable is restored exactly as it was.
+    """
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    try:
+        with _use_tracking_uri(uri):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+# --- provenance and summaries --------------------------------------------------------
+
+
+def runtime_tags() -> dict[str, str]:
+    """Code version, library versions and BLAS kernel: what a result depends on besides config."""
+    import threadpoolctl
+
+    tags = {
+        "git_commit": _git_commit(),
+        "version.python": platform.python_version(),
+        "version.numpy": np.__version__,
+        "version.pandas": pd.__version__,
+        "version.scikit-learn": sklearn.__version__,
+        "version.mlflow": mlflow.__version__,
+    }
+    blas = {  # numpy and scipy may each load their own copy
+        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
+        for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"
+    }
+    if blas:
+        tags["blas"] = "; ".join(sorted(blas))
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if os.environ.get(var):
+            tags[f"env.{var}"] = os.environ[var]
+    if os.environ.get("OPENBLAS_CORETYPE"):  # a forced older kernel costs 30-70% (PERFORMANCE.md)
+        logger.warning("OPENBLAS_CORETYPE=%s is set: OpenBLAS may run a slower kernel than this "
+                       "CPU supports (%s)", os.environ["OPENBLAS_CORETYPE"], tags.get("blas", "?"))
+    return tags
+
+
+def _git_commit() -> str:
+    """Short sha of HEAD, ``-dirty`` if the tree differs from it (untracked files included)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        sha = git("rev-parse", "--short", "HEAD")
+        return f"{sha}-dirty" if git("status", "--porcelain") else sha
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def failed_runs(uri: str, experiment: str, tags: Mapping[str, str] | None = None) -> list[dict]:
+    """Name, id and ``failure_reason`` of the FAILED runs of ``experiment`` (oldest first),
+    optionally only those carrying ``tags`` (e.g. one sweep's ``{"sweep_id": ...}``; values
+    without quotes)."""
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    query = " and ".join(["attributes.status = 'FAILED'"] + [
+        f"tags.`{k}` = '{v}'" for k, v in _strings(tags or {}).items()])
+    runs, token = [], None
+    while True:
+        page = client.search_runs([found.experiment_id], query, order_by=["attributes.start_time ASC"],
+                                  max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    return [{"run_name": r.info.run_name, "run_id": r.info.run_id,
+             "failure_reason": r.data.tags.get("failure_reason", "")} for r in runs]
+
+
+def _strings(tags: Mapping) -> dict[str, str]:
+    return {str(k): str(v)[:MAX_TAG_VAL_LENGTH] for k, v in tags.items()}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

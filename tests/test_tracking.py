@@ -1,0 +1,368 @@
+"""MLflow tracking layer: every test logs to its own temporary SQLite store.
+
+Creating a SQLite store runs mlflow's migrations (~4 s), so one empty store is made
+per session and each test gets a fresh copy of it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import site
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipeline import tracking
+from pipeline.estimators import NeuralNetClassifier
+
+mlflow = pytest.importorskip("mlflow")
+from mlflow import MlflowClient  # noqa: E402
+
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
+              "MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+
+
+@pytest.fixture(autouse=True)
+def clean_mlflow_env(monkeypatch):
+    """A developer's MLFLOW_* variables must not redirect the runs under test."""
+    for name in MLFLOW_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()  # creates the tables
+    return path
+
+
+def _store_in(directory: Path, empty_store: Path) -> str:
+    shutil.copy(empty_store, directory / "mlflow.db")
+    return f"sqlite:///{directory / 'mlflow.db'}"
+
+
+@pytest.fixture
+def uri(tmp_path, empty_store) -> str:
+    return _store_in(tmp_path, empty_store)
+
+
+@pytest.fixture
+def tracker(uri) -> tracking.Tracker:
+    return tracking.Tracker(uri, "unit", tags={"sweep_id": "s1"})
+
+
+# --- where runs go ------------------------------------------------------------------
+
+
+def test_resolve_tracking_uri_precedence_and_paths(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # the working directory must not matter
+    root = tracking.PROJECT_ROOT
+    assert tracking.resolve_tracking_uri() == f"sqlite:///{root}/mlflow.db"
+    assert tracking.resolve_tracking_uri(None) == f"sqlite:///{root}/mlflow.db"
+    assert tracking.resolve_tracking_uri("sqlite:///store/x.db") == f"sqlite:///{root}/store/x.db"
+    assert tracking.resolve_tracking_uri("sqlite:////abs/x.db?timeout=30") == "sqlite:////abs/x.db?timeout=30"
+    assert tracking.resolve_tracking_uri("mlruns") == (root / "mlruns").as_uri()
+    assert tracking.resolve_tracking_uri("file:store") == (root / "store").as_uri()
+    assert tracking.resolve_tracking_uri("file:///abs/store") == "file:///abs/store"
+    assert tracking.resolve_tracking_uri("http://mlflow:5000") == "http://mlflow:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://team-server:5000")
+    assert tracking.resolve_tracking_uri("sqlite:///store/x.db") == "http://team-server:5000"
+    assert tracking.default_artifact_root() == root / "mlartifacts"
+
+
+def test_ensure_experiment_is_idempotent_and_runs_land_in_it(uri, tmp_path):
+    experiment_id = tracking.ensure_experiment("heart disease", uri)
+    assert tracking.ensure_experiment("heart disease", uri) == experiment_id
+    client = MlflowClient(uri)
+    experiment = client.get_experiment(experiment_id)
+    assert experiment.artifact_location == (tmp_path / "mlartifacts" / "heart_disease").as_uri()
+
+    with tracking.Tracker(uri, "heart disease").run("config") as run:
+        pass
+    assert client.get_run(run.run_id).info.experiment_id == experiment_id
+    assert run.artifact_uri.startswith(experiment.artifact_location)
+    default = client.get_experiment_by_name("Default").experiment_id
+    assert client.search_runs([default]) == []
+
+
+def test_artifact_location_follows_the_store(tmp_path):
+    assert tracking._artifact_location("a b", f"sqlite:///{tmp_path}/x.db") == (
+        tmp_path / "mlartifacts" / "a_b").as_uri()
+    assert tracking._artifact_location("a", "http://server:5000") is None  # the server decides
+    assert tracking._artifact_location("a", "postgresql://db/mlflow") == (
+        tracking.default_artifact_root() / "a").as_uri()
+
+
+def test_ensure_experiment_survives_a_lost_creation_race(uri, monkeypatch):
+    experiment_id = tracking.ensure_experiment("raced", uri)
+    real = MlflowClient.get_experiment_by_name
+    calls = []
+
+    def stale_first_read(self, name):  # another job creates it right after our first look
+        calls.append(name)
+        return None if len(calls) == 1 else real(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", stale_first_read)
+    assert tracking.ensure_experiment("raced", uri) == experiment_id
+    assert len(calls) == 2
+
+
+def test_env_is_left_untouched(uri):
+    import os
+
+    tracker = tracking.Tracker(uri, "unit")
+    with tracker.run("config") as run:
+        run.log_metrics({"auroc": 0.5})
+    assert not any(name in os.environ for name in MLFLOW_ENV[:4])
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+def test_nested_fold_runs_carry_the_parent_tag(tracker):
+    with tracker.run("config", params={"model.hidden": (8,)}, tags={"kind": "config"}) as parent:
+        children = []
+        for k in range(2):
+            with tracker.run(f"config fold {k}", tags={"fold": k}, parent=parent) as child:
+                children.append(child.run_id)
+    client = tracker.client
+    for k, run_id in enumerate(children):
+        run = client.get_run(run_id)
+        assert run.data.tags["mlflow.parentRunId"] == parent.run_id
+        assert run.data.tags["fold"] == str(k)
+        assert run.data.tags["sweep_id"] == "s1"  # tracker-wide tags on every run
+        assert run.info.run_name == f"config fold {k}"
+        assert run.info.status == "FINISHED"
+    top = client.get_run(parent.run_id)
+    assert top.info.status == "FINISHED"
+    assert "mlflow.parentRunId" not in top.data.tags
+    assert top.data.params == {"model.hidden": "(8,)"}
+
+
+def test_log_history_gives_one_point_per_epoch(tracker):
+    history = {"train_loss": [0.9, 0.7, 0.5, 0.4, 0.35], "val_loss": np.linspace(1, 0.5, 5),
+               "best_epoch": 4}
+    with tracker.run("curves") as run:
+        run.log_history(history)
+        run.log_history({"auroc": [0.6, 0.7]}, prefix="val_")
+        run.log_metrics({"auroc": 0.8, "threshold": float("nan")})
+    client = tracker.client
+    points = client.get_metric_history(run.run_id, "train_loss")
+    assert [p.step for p in points] == [0, 1, 2, 3, 4]
+    assert [p.value for p in points] == history["train_loss"]
+    assert len(client.get_metric_history(run.run_id, "val_loss")) == 5
+    assert [p.step for p in client.get_metric_history(run.run_id, "val_auroc")] == [0, 1]
+    metrics = client.get_run(run.run_id).data.metrics
+    assert "best_epoch" not in metrics
+    assert np.isnan(metrics["threshold"])  # logged, not dropped
+
+
+def test_many_and_long_params_are_batched_and_truncated(tracker):
+    params = {f"grid.p{i}": i for i in range(250)} | {"notes": "x" * 10_000}
+    with tracker.run("wide", params=params) as run:
+        pass
+    logged = tracker.client.get_run(run.run_id).data.params
+    assert len(logged) == 251
+    assert logged["grid.p249"] == "249"
+    assert 0 < len(logged["notes"]) < 10_000
+
+
+def test_exception_marks_the_run_failed_and_is_reraised(tracker, uri):
+    with pytest.raises(ValueError, match="column 'age'"):
+        with tracker.run("broken config"):
+            raise ValueError("column 'age' is missing")
+    with pytest.raises(KeyboardInterrupt):
+        with tracker.run("interrupted"):
+            raise KeyboardInterrupt
+    runs = {r.info.run_name: r for r in tracker.client.search_runs([tracker.experiment_id])}
+    assert runs["broken config"].info.status == "FAILED"
+    assert runs["broken config"].data.tags["failure_reason"] == "ValueError: column 'age' is missing"
+    assert runs["interrupted"].info.status == "KILLED"
+
+    failed = tracking.failed_runs(uri, "unit")
+    assert [(f["run_name"], f["failure_reason"]) for f in failed] == [
+        ("broken config", "ValueError: column 'age' is missing")]
+    assert tracking.failed_runs(uri, "unit", tags={"sweep_id": "other"}) == []
+    assert tracking.failed_runs(uri, "no such experiment") == []
+
+
+def test_failure_reason_is_truncated(tracker):
+    with pytest.raises(RuntimeError):
+        with tracker.run("verbose"):
+            raise RuntimeError("x" * 20_000)
+    [failed] = tracking.failed_runs(tracker.uri, "unit")
+    assert len(failed["failure_reason"]) == tracking.MAX_FAILURE_REASON
+
+
+def test_artifacts(tracker, tmp_path):
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [0, 1])
+    oof = pd.DataFrame({"row": [3, 1], "fold": [0, 1], "probability": [0.2, 0.9], "label": [0, 1]})
+    weights = {"coef_0": np.arange(6.0).reshape(2, 3), "intercept_0": np.zeros(3)}
+    with tracker.run("artifacts") as run:
+        run.log_text("seed: 0\n", "config.yaml")
+        run.log_table(oof, "oof_predictions.csv")
+        run.log_npz(weights, "weights.npz")
+        run.log_figure(fig, "roc.png")
+        run.log_figure(fig, "calibration")
+    client = tracker.client
+    assert {a.path for a in client.list_artifacts(run.run_id)} == {
+        "config.yaml", "oof_predictions.csv", "weights.npz", "plots"}
+    assert {a.path for a in client.list_artifacts(run.run_id, "plots")} == {
+        "plots/roc.png", "plots/calibration.png"}
+
+    local = Path(mlflow.artifacts.download_artifacts(run_id=run.run_id, dst_path=str(tmp_path / "dl"),
+                                                     tracking_uri=tracker.uri))
+    pd.testing.assert_frame_equal(pd.read_csv(local / "oof_predictions.csv"), oof)
+    with np.load(local / "weights.npz") as loaded:
+        np.testing.assert_array_equal(loaded["coef_0"], weights["coef_0"])
+    assert (local / "config.yaml").read_text() == "seed: 0\n"
+    assert (local / "plots" / "roc.png").read_bytes().startswith(b"\x89PNG")
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+def test_signature_types():
+    sig = tracking.model_signature(None, {"age": "int64", "bmi": "float32", "sex": "str",
+                                          "smoker": "bool", "site": "category", "ward": "object"})
+    assert {c.name: c.type.name for c in sig.inputs.inputs} == {
+        "age": "double", "bmi": "double", "sex": "string", "smoker": "boolean",
+        "site": "string", "ward": "string"}
+    assert sig.outputs.inputs[0].shape == (-1, -1)
+    assert tracking.model_signature(None, {"a": "float64"}, proba=False).outputs.inputs[0].shape == (-1,)
+    with pytest.raises(ValueError, match="'span'"):
+        tracking.model_signature(None, {"span": "timedelta64[ns]"})
+
+
+@pytest.fixture(scope="module")
+def logged_model(tmp_path_factory, empty_store):
+    """A small preprocessing + network pipeline logged once for the model tests."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(80, 3)), columns=["age", "bmi", "glucose"])
+    y = (frame["glucose"] + 0.5 * frame["age"] > 0).astype(int).to_numpy()
+    model = Pipeline([
+        ("impute", SimpleImputer()),
+        ("scale", StandardScaler()),
+        ("model", NeuralNetClassifier(hidden_layer_sizes=(8,), max_epochs=5, random_state=0)),
+    ]).fit(frame, y)
+    uri = _store_in(tmp_path_factory.mktemp("model_store"), empty_store)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in MLFLOW_ENV:
+            mp.delenv(name, raising=False)
+        tracker = tracking.Tracker(uri, "models")
+        with tracker.run("final", params={"model.hidden_layer_sizes": "(8,)"}) as run:
+            run.log_metrics({"auroc": 0.9})
+            model_uri = run.log_model(model, {c: str(t) for c, t in frame.dtypes.items()})
+            leaked = "MLFLOW_TRACKING_URI" in __import__("os").environ
+    return {"uri": uri, "model_uri": model_uri, "run": run, "model": model, "frame": frame,
+            "leaked": leaked, "client": tracker.client, "experiment_id": tracker.experiment_id}
+
+
+def test_log_model_round_trip(logged_model, monkeypatch):
+    assert not logged_model["leaked"]  # log_model borrows mlflow's global URI, then restores it
+    monkeypatch.setattr(sys, "path", list(sys.path))  # loading prepends the model's code dir
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", logged_model["uri"])
+    frame, model = logged_model["frame"], logged_model["model"]
+    loaded = mlflow.pyfunc.load_model(logged_model["model_uri"])
+    np.testing.assert_allclose(loaded.predict(frame), model.predict_proba(frame), rtol=0, atol=1e-12)
+
+    with_gaps = frame.copy()
+    with_gaps.loc[[0, 5], "bmi"] = np.nan  # new patients may miss values: the signature allows it
+    np.testing.assert_allclose(loaded.predict(with_gaps), model.predict_proba(with_gaps), atol=1e-12)
+
+    by_run = mlflow.pyfunc.load_model(f"runs:/{logged_model['run'].run_id}/model")
+    np.testing.assert_allclose(by_run.predict(frame), model.predict_proba(frame), atol=1e-12)
+
+
+def test_logged_model_metadata(logged_model):
+    client, run = logged_model["client"], logged_model["run"]
+    model_id = logged_model["model_uri"].removeprefix("models:/")
+    info = client.get_logged_model(model_id)
+    assert info.experiment_id == logged_model["experiment_id"]  # not "Default"
+    assert info.source_run_id == run.run_id
+    assert str(info.status) == "READY"
+    assert info.params == {"model.hidden_layer_sizes": "(8,)"}
+    directory = Path(info.artifact_location.removeprefix("file://"))
+    names = {p.relative_to(directory).as_posix() for p in directory.rglob("*")}
+    assert "code/pipeline/estimators.py" in names
+    assert not any("example" in name for name in names)  # no patient rows stored with the model
+    assert "requirements.txt" in names
+    requirements = (directory / "requirements.txt").read_text().split()
+    assert {r.split("==")[0] for r in requirements} == {
+        "mlflow", "numpy", "pandas", "scikit-learn", "skops"}
+    mlmodel = (directory / "MLmodel").read_text()
+    assert "predict_fn: predict_proba" in mlmodel
+    signature = json.loads(mlflow.models.Model.load(directory).to_dict()["signature"]["inputs"])
+    assert [c["name"] for c in signature] == ["age", "bmi", "glucose"]
+
+
+def test_logged_model_loads_without_biotab_installed(logged_model, tmp_path):
+    """Only mlflow and its dependencies on the path: the model brings its own ``pipeline`` code."""
+    info = logged_model["client"].get_logged_model(logged_model["model_uri"].removeprefix("models:/"))
+    frame = logged_model["frame"]
+    frame.to_csv(tmp_path / "patients.csv", index=False)
+    np.save(tmp_path / "expected.npy", logged_model["model"].predict_proba(frame))
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path[:] = [p for p in sys.path if p and p != {str(tracking.PROJECT_ROOT)!r}]
+        sys.path.extend({site.getsitepackages()!r})  # without their .pth files: no editable biotab
+        try:
+            import pipeline
+            raise SystemExit("biotab should not be importable here")
+        except ImportError:
+            pass
+        import numpy as np, pandas as pd, mlflow.pyfunc
+        model = mlflow.pyfunc.load_model({info.artifact_location!r})
+        got = model.predict(pd.read_csv("patients.csv"))
+        print(np.abs(got - np.load("expected.npy")).max())
+    """)
+    done = subprocess.run([sys.executable, "-S", "-c", script], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": ""})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert float(done.stdout.strip().splitlines()[-1]) <= 1e-12
+
+
+def test_regressor_model_predicts_values(tracker, monkeypatch):
+    from pipeline.estimators import NeuralNetRegressor
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["age", "creatinine"])
+    model = Pipeline([("scale", StandardScaler()),
+                      ("model", NeuralNetRegressor(hidden_layer_sizes=(), max_epochs=5, random_state=0))])
+    model.fit(frame, frame["age"] - frame["creatinine"])
+    with tracker.run("regression") as run:
+        model_uri = run.log_model(model, {c: str(t) for c, t in frame.dtypes.items()}, proba=False)
+        with pytest.raises(ValueError, match="predict_proba"):
+            run.log_model(model, {c: str(t) for c, t in frame.dtypes.items()}, proba=True)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)
+    loaded = mlflow.pyfunc.load_model(model_uri)
+    assert loaded.metadata.signature.outputs.inputs[0].shape == (-1,)
+    np.testing.assert_allclose(np.ravel(loaded.predict(frame)), model.predict(frame), atol=1e-12)
+
+
+# --- provenance -------------------------------------------------------------------------
+
+
+def test_runtime_tags():
+    tags = tracking.runtime_tags()
+    assert tags["git_commit"] == "unknown" or tags["git_commit"].split("-")[0].isalnum()
+    for name in ("python", "numpy", "pandas", "scikit-learn", "mlflow"):
+        assert tags[f"version.{name}"]
+    assert all(isinstance(v, str) for v in tags.values())
+
+
+def test_git_commit_outside_git(monkeypatch, tmp_path):
+    monkeypatch.setattr(tracking, "PROJECT_ROOT", tmp_path)
+    assert tracking._git_commit() == "unknown"
