@@ -56,11 +56,13 @@ class ExperimentResult:
     run_id: str | None = None
 
 
-def run_experiment(config: ExperimentConfig, tracker=None) -> ExperimentResult:
-    """Run ``config``; ``tracker`` (None = no tracking) records runs, metrics and artifacts."""
+def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -> ExperimentResult:
+    """Run ``config``; ``tracker`` (None = no tracking) records runs, metrics and artifacts,
+    nested under ``parent_run_id`` (a sweep's run) when given."""
     tracker = tracker or NoTracking()
     name = run_name(config)
-    with tracker.run(name, params=flatten(config), tags=_config_tags(config)) as parent:
+    with tracker.run(name, params=flatten(config), tags=_config_tags(config),
+                     parent=parent_run_id) as parent:
         dataset = load_dataset(config.dataset)
         parent.set_tags({"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
                          "task": dataset.task, "n_rows": str(len(dataset.y))})
@@ -107,7 +109,8 @@ def _run_fold(config, dataset, k, train, test, tracker, parent, progress):
         threshold = metrics.choose_threshold(y_val, model.predict_proba(X_val)[:, 1])
     fold_metrics = _fold_metrics(dataset.task, dataset.y[test], prediction, threshold)
     history = model.history_
-    with tracker.run(f"{run_name(config)} fold {k}", tags={"fold": str(k)}, parent=parent) as run:
+    fold_tags = {"fold": str(k), "biotab.role": "fold", **_sweep_tag(config)}
+    with tracker.run(f"{run_name(config)} fold {k}", tags=fold_tags, parent=parent) as run:
         run.log_history(history)
         run.log_metrics({**fold_metrics, "n_epochs": model.n_epochs_, "threshold": threshold})
         run.log_npz(_weights(model), "weights.npz")
@@ -326,10 +329,12 @@ def run_name(config):
 
 
 def _config_tags(config):
-    tags = {"model": config.model.name, "seed": str(config.seed)}
-    if config.sweep_id:
-        tags["sweep_id"] = config.sweep_id
-    return tags
+    return {"biotab.role": "configuration", "model": config.model.name,
+            "seed": str(config.seed), **_sweep_tag(config)}
+
+
+def _sweep_tag(config):
+    return {"sweep_id": config.sweep_id} if config.sweep_id else {}
 
 
 def _weights(model):

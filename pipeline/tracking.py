@@ -152,12 +152,13 @@ class Tracker:
 
     @contextlib.contextmanager
     def run(self, name: str, params: Mapping | None = None, tags: Mapping | None = None,
-            parent: RunHandle | None = None) -> Iterator[RunHandle]:
-        """Open a run; FINISHED on normal exit, FAILED (with a ``failure_reason`` tag) on an
-        exception, KILLED on Ctrl-C. The exception is always re-raised."""
+            parent: RunHandle | str | None = None) -> Iterator[RunHandle]:
+        """Open a run, nested under ``parent`` (a handle or a run id, e.g. a sweep's run);
+        FINISHED on normal exit, FAILED (with a ``failure_reason`` tag) on an exception,
+        KILLED on Ctrl-C. The exception is always re-raised."""
         run_tags = {**self.tags, **_strings(tags or {})}
         if parent is not None:
-            run_tags[MLFLOW_PARENT_RUN_ID] = parent.run_id
+            run_tags[MLFLOW_PARENT_RUN_ID] = parent if isinstance(parent, str) else parent.run_id
         run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
         handle = RunHandle(self.client, run.info, self.uri)
         try:
@@ -399,6 +400,41 @@ def _git_commit() -> str:
         return f"{sha}-dirty" if git("status", "--porcelain") else sha
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+# --- sweeps ---------------------------------------------------------------------------
+
+
+def start_sweep(uri: str, experiment: str, sweep_id: str, name: str, overrides: str) -> str:
+    """Open the sweep-level run that groups a multirun's configuration runs; return its id.
+
+    It stays RUNNING while the jobs log (possibly from other processes or machines) and is
+    closed by :func:`end_sweep`.
+    """
+    client = MlflowClient(uri)
+    tags = {**mlflow_context.registry.resolve_tags(), **runtime_tags(),
+            "sweep_id": sweep_id, "biotab.role": "sweep", "overrides": overrides}
+    run = client.create_run(ensure_experiment(experiment, uri), run_name=name, tags=_strings(tags))
+    return run.info.run_id
+
+
+def end_sweep(uri: str, run_id: str, failed: list[dict], n_jobs: int) -> None:
+    """Close the sweep run: FINISHED unless every job failed; failures listed in tags."""
+    client = MlflowClient(uri)
+    summary = "; ".join(f"{f['run_name']}: {f['failure_reason']}" for f in failed)
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in _strings({
+        "n_jobs": n_jobs, "n_failed": len(failed), "failed_jobs": summary or "none"}).items()])
+    status = "FAILED" if failed and len(failed) >= n_jobs else "FINISHED"
+    client.set_terminated(run_id, status)
+
+
+def log_sweep_artifacts(uri: str, run_id: str, directory: Path) -> None:
+    """Attach a directory's files (the sweep report) to the sweep run."""
+    MlflowClient(uri).log_artifacts(run_id, str(directory), "report")
+
+
+def run_status(uri: str, run_id: str) -> str:
+    return MlflowClient(uri).get_run(run_id).info.status
 
 
 def failed_runs(uri: str, experiment: str, tags: Mapping[str, str] | None = None) -> list[dict]:

@@ -39,3 +39,29 @@ def write_table(tmp_path):
         return path
 
     return write
+
+
+MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
+              "BIOTAB_SWEEP_ID", "BIOTAB_SWEEP_RUN_ID")
+
+
+def compose_config(*overrides: str) -> dict:
+    """Compose ``conf/`` with Hydra overrides and return the plain dict the app validates."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.fixture
+def compose():
+    return compose_config
+
+
+@pytest.fixture
+def isolated_mlflow(monkeypatch):
+    """A developer's MLFLOW_*/sweep variables must not redirect the runs under test."""
+    for name in MLFLOW_ENV:
+        monkeypatch.delenv(name, raising=False)

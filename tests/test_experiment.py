@@ -1,0 +1,200 @@
+"""One configuration end to end with MLflow tracking (issue: runner): runs, learning curves,
+metrics, artifacts, the pyfunc round trip, failures, fingerprints and no patient values."""
+
+import io
+import os
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from pipeline import tracking
+from pipeline.config import ConfigError, validate
+from pipeline.datasets import load_dataset
+from pipeline.experiment import fit_final_model, run_experiment
+from tests.conftest import MLFLOW_ENV, PROJECT_ROOT, compose_config
+
+FAST = ("optimizer.max_epochs=15", "n_bootstrap=100")
+POOLED = ("auroc", "auprc", "log_loss", "brier", "calibration_intercept", "calibration_slope",
+          "accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc")
+TUNED = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc")
+PLOTS = ("learning_curves", "roc", "precision_recall", "calibration", "decision_curve",
+         "confusion_matrix", "probability_histogram")
+
+
+def _tracked_run(compose, tmp_path, *overrides):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = validate(compose(*FAST, f"tracking.uri={uri}", *overrides))
+    tracker = tracking.Tracker(uri, "biotab-test", tags={"suite": "pytest"})
+    return config, uri, run_experiment(config, tracker)
+
+
+@pytest.fixture(scope="module")
+def breast_cancer_run(tmp_path_factory):
+    """The default MLP with 5-fold CV on breast cancer, tracked once for this module."""
+    saved = {k: os.environ.pop(k) for k in MLFLOW_ENV if k in os.environ}
+    config, uri, result = _tracked_run(compose_config, tmp_path_factory.mktemp("store"))
+    yield config, uri, result, MlflowClient(uri)
+    os.environ.update(saved)
+
+
+def _children(client, parent):
+    experiment = client.get_run(parent).info.experiment_id
+    return client.search_runs([experiment], f"tags.`mlflow.parentRunId` = '{parent}'")
+
+
+def test_parent_run_with_one_nested_run_per_fold(breast_cancer_run):
+    config, uri, result, client = breast_cancer_run
+    parent = client.get_run(result.run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == "mlp[64,32] relu ce adam l2=0.0001 es"
+    folds = _children(client, result.run_id)
+    assert sorted(r.data.tags["fold"] for r in folds) == ["0", "1", "2", "3", "4"]
+    assert all(r.info.status == "FINISHED" for r in folds)
+    assert client.get_experiment(parent.info.experiment_id).name == "biotab-test"
+
+
+def test_learning_curves_have_one_point_per_epoch(breast_cancer_run):
+    config, uri, result, client = breast_cancer_run
+    for run in _children(client, result.run_id):
+        n_epochs = int(run.data.metrics["n_epochs"])
+        for key in ("train_loss", "val_loss", "val_auroc", "learning_rate"):
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [m.step for m in history] == list(range(n_epochs))
+    (fold0,) = [r for r in _children(client, result.run_id) if r.data.tags["fold"] == "0"]
+    logged = [m.value for m in client.get_metric_history(fold0.info.run_id, "val_loss")]
+    assert logged == pytest.approx(result.folds[0].history["val_loss"], rel=1e-12)
+    mean_curve = client.get_metric_history(result.run_id, "mean_val_loss")
+    assert len(mean_curve) == max(len(f.history["val_loss"]) for f in result.folds)
+
+
+def test_every_metric_is_logged_with_confidence_intervals(breast_cancer_run):
+    config, uri, result, client = breast_cancer_run
+    metrics = client.get_run(result.run_id).data.metrics
+    for name in POOLED + tuple(f"{m}_tuned" for m in TUNED):
+        for suffix in ("", "_ci_low", "_ci_high", "_mean", "_sd"):
+            assert f"{name}{suffix}" in metrics, f"{name}{suffix}"
+        if np.isfinite(metrics[name]):
+            assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"]
+    assert metrics["auroc"] == pytest.approx(result.pooled["auroc"]["value"])
+    assert metrics["auroc"] > 0.97
+    for run in _children(client, result.run_id):
+        assert set(POOLED) <= set(run.data.metrics)
+
+
+def test_every_artifact_is_logged(breast_cancer_run):
+    config, uri, result, client = breast_cancer_run
+    names = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"config.yaml", "oof_predictions.csv", "decision_curve.csv", "feature_names.txt"} <= names
+    plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
+    assert plots == {f"plots/{p}.png" for p in PLOTS}
+    for run in _children(client, result.run_id):
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["weights.npz"]
+    oof = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+        f"{client.get_run(result.run_id).info.artifact_uri}/oof_predictions.csv")))
+    assert list(oof.columns) == ["row", "fold", "probability", "label"]
+    assert sorted(oof["row"]) == list(range(569))
+    assert len(client.search_logged_models([client.get_run(result.run_id).info.experiment_id])) == 1
+
+
+def test_pyfunc_model_reproduces_the_refit_probabilities(breast_cancer_run):
+    config, uri, result, client = breast_cancer_run
+    experiment = client.get_run(result.run_id).info.experiment_id
+    (logged,) = client.search_logged_models([experiment])
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{logged.model_id}")
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+    dataset = load_dataset(config.dataset)
+    expected = fit_final_model(config, dataset).predict_proba(dataset.X)
+    np.testing.assert_array_equal(np.asarray(loaded.predict(dataset.X)), expected)
+
+
+def test_no_feature_value_is_logged(compose, tmp_path, isolated_mlflow):
+    """Distinctive per-patient values (9 decimals, unique ids) must not appear anywhere."""
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({
+        "marker_a": np.round(rng.normal(50, 10, n), 9),
+        "marker_b": np.round(rng.normal(5, 1, n), 9),
+        "outcome": rng.integers(0, 2, n),
+    })
+    path = tmp_path / "cohort.csv"
+    frame.to_csv(path, index=False)
+    config, uri, result = _tracked_run(
+        compose, tmp_path, "dataset=csv", f"dataset.path={path}", "dataset.target=outcome",
+        "preprocess.numeric_imputer=mean")
+    needles = {f"{v:.9f}".rstrip("0") for v in frame[["marker_a", "marker_b"]].to_numpy().ravel()}
+    haystack = _everything_logged(MlflowClient(uri), result.run_id, tmp_path)
+    found = [v for v in needles if v in haystack]
+    assert not found, f"feature values logged: {found[:3]}"
+
+
+def _everything_logged(client, run_id, tmp_path):
+    runs = [client.get_run(run_id)] + list(_children(client, run_id))
+    parts = []
+    for run in runs:
+        parts += [str(v) for v in run.data.params.values()]
+        parts += [f"{k}={v}" for k, v in run.data.tags.items()]
+        parts += list(run.data.metrics)
+        local = client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id))
+        for root, _, files in os.walk(local):
+            for name in files:
+                parts.append(open(os.path.join(root, name), "rb").read().decode("latin-1"))
+    return "\n".join(parts)
+
+
+def test_dataset_fingerprint_follows_the_data(compose, tmp_path, isolated_mlflow):
+    path = tmp_path / "cohort.csv"
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=60), "y": rng.integers(0, 2, 60)})
+    frame.to_csv(path, index=False)
+    raw = compose("dataset=csv", f"dataset.path={path}", "dataset.target=y")
+    first = load_dataset(raw["dataset"]).fingerprint
+    assert load_dataset(raw["dataset"]).fingerprint == first
+    frame.loc[3, "x"] += 1.0
+    frame.to_csv(path, index=False)
+    assert load_dataset(raw["dataset"]).fingerprint != first
+
+
+def test_a_failing_run_is_failed_in_mlflow_with_its_reason(compose, tmp_path, isolated_mlflow):
+    missing = tmp_path / "nowhere.csv"
+    with pytest.raises(FileNotFoundError):
+        _tracked_run(compose, tmp_path, "dataset=csv", f"dataset.path={missing}", "dataset.target=y")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("biotab-test").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "nowhere.csv" in run.data.tags["failure_reason"]
+
+
+def test_misspelt_key_is_rejected_before_training(compose):
+    raw = compose("+optimizer.lerning_rate=0.1")
+    with pytest.raises(ConfigError, match=r"optimizer.lerning_rate .*Did you mean optimizer.learning_rate"):
+        validate(raw)
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.activation=gelu", r"model.activation='gelu' is not valid; choose one of \['identity'"),
+    ("optimizer.batch_size=big", r"optimizer.batch_size must be of type int"),
+    ("objective=accuracy_score", r"objective='accuracy_score' is not valid"),
+    ("optimizer.schedule.name=warmup", r"optimizer.schedule.name='warmup' is not valid"),
+    ("+model.depth=3", r"model.depth is not a known configuration key"),
+    ("+dataset.targett=y", r"dataset.targett is not a known configuration key"),
+    ("+split.n_split=3", r"Did you mean split.n_splits"),
+])
+def test_invalid_values_name_the_key_and_the_choices(compose, override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate(compose(override))
+
+
+def test_every_option_of_every_group_composes_and_validates(compose):
+    for group in ("dataset", "preprocess", "split", "model", "loss", "optimizer",
+                  "regularization", "tracking"):
+        for option in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
+            overrides = [f"{group}={option.stem}"]
+            if option.stem == "csv":
+                overrides += ["dataset.path=x.csv", "dataset.target=y"]
+            validate(compose(*overrides))

@@ -1,0 +1,93 @@
+"""The Hydra entry point: objective returned to sweepers, one-line errors, exit codes,
+FAILED runs for bad input."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+
+from pipeline.config import validate
+from pipeline.train import main
+from tests.conftest import PROJECT_ROOT
+
+
+def _cli(*overrides, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.train", *overrides], cwd=PROJECT_ROOT, text=True,
+        capture_output=True, env={**os.environ, **(env or {})}, timeout=300,
+    )
+
+
+def test_main_returns_the_objective_metric(compose, tmp_path, isolated_mlflow):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    raw = compose("model=logistic", "optimizer.max_epochs=5", "n_bootstrap=20",
+                  "objective=brier", f"tracking.uri={uri}")
+    value = main(OmegaConf.create(raw))
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("breast_cancer").experiment_id],
+                                "tags.`biotab.role` = 'configuration'")
+    assert value == run.data.metrics["brier"]
+    assert 0.0 < value < 0.25
+
+
+def test_unknown_override_fails_before_training_with_one_line(tmp_path):
+    result = _cli("optimizer.lerning_rate=0.1", f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert result.returncode != 0
+    assert "lerning_rate" in result.stderr
+    assert not (tmp_path / "m.db").exists()  # nothing ran, not even the store
+
+
+def test_invalid_value_exits_non_zero_and_leaves_a_failed_run(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    result = _cli("model.activation=gelu", f"tracking.uri={uri}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: ConfigError: model.activation='gelu' is not valid; choose one of")
+    assert "Traceback" not in result.stderr
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("breast_cancer").experiment_id])
+    assert run.info.status == "FAILED" and run.info.run_name == "invalid configuration"
+    assert "model.activation" in run.data.tags["failure_reason"]
+
+
+def test_missing_data_file_fails_the_run_with_an_actionable_message(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    result = _cli("dataset=pima", f"dataset.data_dir={tmp_path}", f"tracking.uri={uri}",
+                  env={"BIOTAB_DATA_DIR": ""})
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert "pima-indians-diabetes.csv" in last and "make data" in last
+    client = MlflowClient(uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("pima").experiment_id])
+    assert run.info.status == "FAILED"
+    assert "pima-indians-diabetes.csv" in run.data.tags["failure_reason"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = _cli("model.activation=gelu", "debug=true", "tracking=off")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("*.yaml")))
+def test_every_experiment_file_composes_for_every_swept_value(compose, name):
+    """Each sweep file is a multirun whose every swept value gives a valid configuration."""
+    text = yaml.safe_load((PROJECT_ROOT / "conf" / "experiment" / f"{name}.yaml").read_text())
+    assert text["hydra"]["mode"] == "MULTIRUN"
+    parser = OverridesParser.create()
+    for key, values in text["hydra"]["sweeper"]["params"].items():
+        (override,) = parser.parse_overrides([f"{key}={values}"])
+        swept = list(override.sweep_string_iterator())
+        assert len(swept) >= 2
+        for value in swept:
+            validate(compose(f"experiment={name}", f"{key}={value}"))
+
+
+def test_optuna_search_composes_with_its_search_space(compose):
+    raw = compose("hparams_search=optuna", "optimizer.learning_rate=0.01", "regularization.l2=1e-4",
+                  "regularization.dropout=0.2", "model.hidden_layer_sizes=[64]")
+    assert validate(raw).model.hidden_layer_sizes == [64]
