@@ -5,7 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run ui data test lint bench clean
+EXP      ?= lr_vs_mlp
+LAUNCHER ?= joblib
+PORT     ?= 5000
+SWEEP    ?=
+
+.PHONY: help setup run sweep report server ui data test lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -18,12 +23,21 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv and install the project with its dev tools
 
-run: $(STAMP) ## run the default experiment (built-in breast cancer data) and print its metrics
-	$(BIN)/python -m pipeline.train
+run: $(STAMP) ## logistic regression vs MLP on the built-in breast cancer data; prints the leaderboard
+	$(BIN)/python -m pipeline.train experiment=lr_vs_mlp hydra/launcher=$(LAUNCHER)
 
-ui: $(STAMP) ## open the MLflow UI on http://127.0.0.1:5000 against the project's store
-	MLFLOW_DISABLE_TELEMETRY=true $(BIN)/mlflow ui --host 127.0.0.1 --port 5000 \
-		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts
+sweep: $(STAMP) ## run a sweep from conf/experiment/ (EXP=name, LAUNCHER=joblib|local_processes|slurm)
+	$(BIN)/python -m pipeline.train experiment=$(EXP) hydra/launcher=$(LAUNCHER)
+
+report: $(STAMP) ## HTML + Markdown + CSV comparison of a sweep (SWEEP=id; default: the latest)
+	$(BIN)/python -m pipeline.report $(if $(SWEEP),--sweep $(SWEEP))
+
+server: $(STAMP) ## MLflow server + UI on http://127.0.0.1:$(PORT) over the project's store
+	MLFLOW_DISABLE_TELEMETRY=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
+		$(BIN)/mlflow server --host 127.0.0.1 --port $(PORT) --workers 1 \
+		--backend-store-uri sqlite:///$(CURDIR)/mlflow.db --artifacts-destination $(CURDIR)/mlartifacts
+
+ui: server ## the MLflow UI (same as `make server`)
 
 data: $(STAMP) ## download the UCI disease tables into data/raw/ and verify their checksums
 	$(BIN)/python -m pipeline.datasets download

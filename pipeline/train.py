@@ -11,7 +11,6 @@ returns the objective metric (for sweepers such as Optuna). Examples::
 
 import atexit
 import logging
-import math
 import os
 import sys
 import time
@@ -34,8 +33,12 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Run one configuration; return its objective (NaN when a sweep's job failed)."""
+def main(cfg: DictConfig) -> float | None:
+    """Run one configuration and return its objective.
+
+    A failed job of a sweep returns None instead of raising, so the other jobs go on
+    (Hydra's basic sweeper stops at a raising job); Optuna records it as a failed trial.
+    """
     debug = bool(cfg.get("debug", False))
     raw = OmegaConf.to_container(cfg, resolve=True)
     try:
@@ -46,7 +49,7 @@ def main(cfg: DictConfig) -> float:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         if _is_multirun():
             log.error("job failed (the sweep goes on): %s", err)
-            return math.nan
+            return None
         sys.exit(1)
 
 
@@ -92,6 +95,11 @@ def _record_invalid_config(raw, err):
 
 
 def _print_summary(result, where):
+    if _is_multirun():  # one line per job; the sweep's leaderboard follows at the end
+        stats = result.pooled.get("auroc") or next(iter(result.pooled.values()))
+        print(f"done: {result.run_name}: {stats['value']:.3f} "
+              f"[{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]")
+        return
     print(f"\n{result.run_name}  ({result.task}, {len(result.folds)} folds)")
     for name in HEADLINE:
         if name in result.pooled:
@@ -157,25 +165,26 @@ class SweepCallback(Callback):
                                       {"sweep_id": self.sweep_id, "biotab.role": "configuration"})
         if failed_reason:
             failed.append({"run_name": "sweep", "failure_reason": failed_reason})
-        n_jobs = _summarise_sweep(self.uri, self.sweep_id, self.run_id, failed)
-        tracking.end_sweep(self.uri, self.run_id, failed, n_jobs)
-        print(f"sweep {self.sweep_id}: {n_jobs} configurations, {len(failed)} failed. "
+        n_runs = len(tracking.search_runs(self.uri, self.experiment, {
+            "sweep_id": self.sweep_id, "biotab.role": "configuration"}))
+        try:
+            _summarise_sweep(self.uri, self.sweep_id, failed)
+        except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
+            log.warning("could not summarise the sweep: %s", err)
+        finally:
+            tracking.end_sweep(self.uri, self.run_id, failed, n_runs)
+        print(f"sweep {self.sweep_id}: {n_runs} configurations, {len(failed)} failed. "
               "Compare them with: make ui   (then http://127.0.0.1:5000)")
 
 
-def _summarise_sweep(uri, sweep_id, run_id, failed):
-    """Print the failures and the leaderboard, write the report; return the job count."""
+def _summarise_sweep(uri, sweep_id, failed):
+    """Print the failures and the leaderboard, and write the report."""
     from . import report
 
     for f in failed:
         print(f"  FAILED {f['run_name']}: {f['failure_reason']}")
-    board = report.leaderboard(uri, sweep_id=sweep_id)
-    print(report.format_leaderboard(board))
-    try:
-        print(f"report: {report.build_report(uri, sweep_id=sweep_id) / 'report.html'}")
-    except Exception as err:  # the runs are safe in MLflow; a report problem must not hide them
-        log.warning("could not write the sweep report: %s", err)
-    return len(board)
+    print(report.format_leaderboard(report.leaderboard(uri, sweep_id=sweep_id)))
+    print(f"report: {report.build_report(uri, sweep_id=sweep_id) / 'report.html'}")
 
 
 if __name__ == "__main__":

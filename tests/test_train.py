@@ -73,7 +73,10 @@ def test_debug_shows_the_traceback(tmp_path):
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("*.yaml")))
+SWEEPS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SWEEPS)
 def test_every_experiment_file_composes_for_every_swept_value(compose, name):
     """Each sweep file is a multirun whose every swept value gives a valid configuration."""
     text = yaml.safe_load((PROJECT_ROOT / "conf" / "experiment" / f"{name}.yaml").read_text())

@@ -117,7 +117,8 @@ def train(network, X, T, config, rng, weights=None, validation=None, on_epoch_en
             record = _run_epoch(network, loss, batches, config, optimizer, lr, rng)
         record["learning_rate"] = lr
         if validation is not None:
-            record["val_loss"] = data_loss(network, loss, *validation)
+            with np.errstate(over="ignore", invalid="ignore"):
+                record["val_loss"] = data_loss(network, loss, *validation)
         _check_finite(network, record, epoch, lr)
         for callback in callbacks:
             callback(epoch, record, network)
@@ -150,10 +151,14 @@ def _run_epoch(network, loss, batches, config, optimizer, lr, rng):
 
 
 def _check_finite(network, record, epoch, lr):
-    if math.isfinite(record["train_loss"]) and np.isfinite(network.params).all():
+    losses = {"training loss": record["train_loss"], "validation loss": record.get("val_loss", 0.0)}
+    bad = [f"the {name} became {value}" for name, value in losses.items() if not math.isfinite(value)]
+    if not np.isfinite(network.params).all():
+        bad.append("the weights overflowed")
+    if not bad:
         return
     raise TrainingDivergedError(
-        f"training diverged at epoch {epoch + 1}: the loss became {record['train_loss']} "
+        f"training diverged at epoch {epoch + 1}: {' and '.join(bad)} "
         f"with learning rate {lr:g}. Try a smaller learning_rate, gradient clipping "
         f"(clip_norm) or standardised inputs."
     )

@@ -1,0 +1,155 @@
+"""Real multiruns (slow): joblib, a local MLflow server, submitit, Optuna with a diverging
+trial. Each sweep logs into its own fresh store and must lose no run."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import MLFLOW_ENV, PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+FAST = ["optimizer.max_epochs=3", "n_bootstrap=20", "tracking.log_plots=false"]
+GRID = ["model=logistic,mlp", "loss=cross_entropy,squared_error", "regularization=none,l2"]
+
+
+def _sweep(tmp_path, *overrides, uri=None, env=None):
+    uri = uri or f"sqlite:///{tmp_path}/mlflow.db"
+    clean = {k: v for k, v in os.environ.items() if k not in MLFLOW_ENV}
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.train", "-m", *overrides, *FAST,
+         f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/multirun"],
+        cwd=PROJECT_ROOT, text=True, capture_output=True, timeout=900,
+        env={**clean, **(env or {})},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return MlflowClient(uri), result
+
+
+def _runs(client, experiment="breast_cancer"):
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id], max_results=1000)
+
+
+def _assert_grouped_and_finished(client, n_configurations, experiment="breast_cancer"):
+    runs = _runs(client, experiment)
+    (sweep,) = [r for r in runs if r.data.tags.get("biotab.role") == "sweep"]
+    configurations = [r for r in runs if r.data.tags.get("biotab.role") == "configuration"]
+    folds = [r for r in runs if r.data.tags.get("biotab.role") == "fold"]
+    assert len(configurations) == n_configurations
+    assert len(folds) == 5 * n_configurations
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert {r.data.tags["mlflow.parentRunId"] for r in configurations} == {sweep.info.run_id}
+    assert {r.data.tags["sweep_id"] for r in configurations + folds} == {sweep.data.tags["sweep_id"]}
+    default = client.get_experiment_by_name("Default")
+    assert default is None or not client.search_runs([default.experiment_id])
+    return sweep, configurations
+
+
+def test_joblib_sweep_logs_every_run_into_one_store(tmp_path):
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *GRID)
+    sweep, configurations = _assert_grouped_and_finished(client, 8)
+    assert sweep.data.tags["n_failed"] == "0"
+    assert len({r.info.run_name for r in configurations}) == 8
+    assert "8 configurations, 0 failed" in result.stdout
+
+
+def test_a_failing_job_loses_no_other_run_and_is_reported(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                            "dataset=breast_cancer,pima", "model=logistic,mlp",
+                            "tracking.experiment=mixed", env={"BIOTAB_DATA_DIR": str(empty)})
+    runs = _runs(client, "mixed")
+    configurations = [r for r in runs if r.data.tags.get("biotab.role") == "configuration"]
+    status = sorted((r.data.params["dataset.name"], r.info.status) for r in configurations)
+    assert status == [("breast_cancer", "FINISHED")] * 2 + [("pima", "FAILED")] * 2
+    (sweep,) = [r for r in runs if r.data.tags.get("biotab.role") == "sweep"]
+    assert sweep.info.status == "FINISHED" and sweep.data.tags["n_failed"] == "2"
+    assert "pima-indians-diabetes.csv" in sweep.data.tags["failed_jobs"]
+    assert result.stdout.count("FAILED") >= 2
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` on a free loopback port, stopped after the test."""
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("mlflow server did not start within 120 s")
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_sweep_through_a_local_mlflow_server(tmp_path, mlflow_server):
+    client, _ = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *GRID,
+                       uri=mlflow_server)
+    _assert_grouped_and_finished(client, 8)
+
+
+def test_submitit_local_runs_a_two_job_sweep(tmp_path):
+    client, _ = _sweep(tmp_path, "hydra/launcher=local_processes", "model=logistic,mlp")
+    _assert_grouped_and_finished(client, 2)
+
+
+DIVERGING_SEARCH = """# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+  - override /hydra/sweeper/sampler: random
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    direction: maximize
+    n_trials: 4
+    n_jobs: 2
+    sampler:
+      seed: 0              # draws 1e300, 0.1, 1e300, 1e300
+    params:
+      optimizer.learning_rate: choice(0.1, 1e300)
+"""
+
+
+def test_optuna_search_survives_a_diverging_trial(tmp_path):
+    """The project's search file composes with the optuna sweeper (tests/test_train.py); here
+    a search space with a learning rate that overflows: its trials fail, the study finishes."""
+    (tmp_path / "conf" / "hparams_search").mkdir(parents=True)
+    (tmp_path / "conf" / "hparams_search" / "diverging.yaml").write_text(DIVERGING_SEARCH)
+    client, result = _sweep(tmp_path, "--config-dir", str(tmp_path / "conf"),
+                            "hparams_search=diverging", "optimizer=gd")
+    runs = _runs(client)
+    configurations = [r for r in runs if r.data.tags.get("biotab.role") == "configuration"]
+    assert len(configurations) == 4
+    failed = [r for r in configurations if r.info.status == "FAILED"]
+    assert failed and all("diverged" in r.data.tags["failure_reason"] for r in failed)
+    assert any(r.info.status == "FINISHED" for r in configurations)
+    best = (tmp_path / "multirun" / "optimization_results.yaml").read_text()
+    assert "best_value" in best and "learning_rate: 0.1" in best
