@@ -11,6 +11,7 @@ No Hydra and no MLflow here: ``train.py`` composes the config, and a tracker
 import contextlib
 import dataclasses
 import logging
+import time
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,7 @@ class FoldResult:
     metrics: dict
     history: dict
     feature_names: list  # after preprocessing (names only, never values)
+    fit_seconds: float  # preprocessing + training time of this fold
 
 
 @dataclasses.dataclass
@@ -66,32 +68,49 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
         dataset = load_dataset(config.dataset)
         parent.set_tags({"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
                          "task": dataset.task, "n_rows": str(len(dataset.y))})
-        folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
-        progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
-        results = [
-            _run_fold(config, dataset, k, train, test, tracker, parent, progress)
-            for k, (train, test) in enumerate(folds)
-        ]
-        parent.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
-        progress.close()
-        pooled_rows, pooled_prediction, pooled_threshold = _pool(results, dataset.task)
-        y_pooled = dataset.y[pooled_rows]
-        pooled = _evaluate(dataset.task, y_pooled, pooled_prediction, pooled_threshold,
+        results = _run_folds(config, dataset, tracker, parent, name)
+        fit_seconds = sum(r.fit_seconds for r in results)
+        if config.tracking.log_model:
+            # Before the metrics: mlflow copies a run's metrics onto every model it logs.
+            fit_seconds += _log_final_model(config, dataset, parent)
+        rows, prediction, threshold = _pool(results, dataset.task)
+        pooled = _evaluate(dataset.task, dataset.y[rows], prediction, threshold,
                            config.n_bootstrap, config.seed)
-        summary = _summary(results, pooled)
-        objective = pooled[config.objective]["value"]
+        summary = {**_summary(results, pooled), "fit_seconds": fit_seconds}
         parent.log_metrics(summary)
         parent.log_history(_mean_curve([r.history for r in results]))
-        parent.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
-        parent.log_table(_oof_table(results, dataset), "oof_predictions.csv")
-        if config.tracking.log_plots:
-            _log_plots(parent, dataset, results, y_pooled, pooled_prediction, pooled_threshold)
-        if config.tracking.log_model:
-            model = fit_final_model(config, dataset)
-            parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()},
-                             proba=dataset.task != "regression")
-        return ExperimentResult(name, dataset.task, results, pooled, summary, objective,
-                                getattr(parent, "run_id", None))
+        _log_artifacts(parent, config, dataset, results, dataset.y[rows], prediction, threshold)
+        return ExperimentResult(name, dataset.task, results, pooled, summary,
+                                pooled[config.objective]["value"], getattr(parent, "run_id", None))
+
+
+def _run_folds(config, dataset, tracker, parent, name):
+    folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
+    progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
+    results = [_run_fold(config, dataset, k, train, test, tracker, parent, progress)
+               for k, (train, test) in enumerate(folds)]
+    progress.close()
+    return results
+
+
+def _log_final_model(config, dataset, parent):
+    """Refit on all rows, log the deployable model; return the refit's training time."""
+    start = time.perf_counter()
+    model = fit_final_model(config, dataset)
+    seconds = time.perf_counter() - start
+    parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()},
+                     proba=dataset.task != "regression")
+    return seconds
+
+
+def _log_artifacts(run, config, dataset, results, y, prediction, threshold):
+    run.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
+    run.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
+    run.log_table(_oof_table(results, dataset), "oof_predictions.csv")
+    if dataset.task == "binary":
+        run.log_table(pd.DataFrame(metrics.decision_curve(y, prediction)), "decision_curve.csv")
+    if config.tracking.log_plots:
+        _log_plots(run, dataset, results, y, prediction, threshold)
 
 
 # --- one fold ------------------------------------------------------------------
@@ -100,8 +119,10 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
 def _run_fold(config, dataset, k, train, test, tracker, parent, progress):
     seed = config.seed + k
     fit_rows, val_rows = _inner_split(config, dataset, train, seed)
+    start = time.perf_counter()
     model_pipeline, X_val, y_val = _fit(config, dataset, fit_rows, val_rows, seed,
                                         [_progress_callback(k, config, progress)])
+    fit_seconds = time.perf_counter() - start
     model = model_pipeline.named_steps["model"]
     prediction = _predict(model_pipeline, dataset.X.iloc[test], dataset.task)
     threshold = np.nan
@@ -112,10 +133,11 @@ def _run_fold(config, dataset, k, train, test, tracker, parent, progress):
     fold_tags = {"fold": str(k), "biotab.role": "fold", **_sweep_tag(config)}
     with tracker.run(f"{run_name(config)} fold {k}", tags=fold_tags, parent=parent) as run:
         run.log_history(history)
-        run.log_metrics({**fold_metrics, "n_epochs": model.n_epochs_, "threshold": threshold})
+        run.log_metrics({**fold_metrics, "n_epochs": model.n_epochs_, "threshold": threshold,
+                         "fit_seconds": fit_seconds})
         run.log_npz(_weights(model), "weights.npz")
     names = feature_names(model_pipeline.named_steps["preprocess"])
-    return FoldResult(k, test, prediction, threshold, fold_metrics, history, names)
+    return FoldResult(k, test, prediction, threshold, fold_metrics, history, names, fit_seconds)
 
 
 def _inner_split(config, dataset, train, seed):
@@ -240,11 +262,9 @@ def _pool(results, task):
 
 
 def _evaluate(task, y, prediction, threshold, n_boot, seed):
-    pooled = metrics.evaluate(task, y, prediction, threshold=0.5, n_boot=n_boot, seed=seed)
-    if task == "binary":
-        tuned = metrics.evaluate(task, y, prediction, threshold=threshold, n_boot=n_boot, seed=seed)
-        pooled.update({f"{m}_tuned": tuned[m] for m in THRESHOLD_METRICS})
-    return pooled
+    extra = {"tuned": threshold} if task == "binary" else None
+    return metrics.evaluate(task, y, prediction, threshold=0.5, n_boot=n_boot, seed=seed,
+                            extra_thresholds=extra)
 
 
 def _summary(results, pooled):
@@ -303,8 +323,6 @@ def _log_plots(run, dataset, results, y, prediction, threshold):
             confusion_matrix=plots.confusion_matrix(y, (prediction >= threshold).astype(int), names),
             probability_histogram=plots.probability_histogram(y, prediction, names),
         )
-        curve = metrics.decision_curve(y, prediction)
-        run.log_table(pd.DataFrame(curve), "decision_curve.csv")
     elif dataset.task == "multiclass":
         figures["confusion_matrix"] = plots.confusion_matrix(
             y, prediction.argmax(axis=1), dataset.class_names)

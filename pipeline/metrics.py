@@ -39,7 +39,7 @@ a logged warning; the percentile interval uses the remaining ones.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import NamedTuple
 
@@ -689,11 +689,14 @@ def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, 
 
 
 def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000,
-             seed=0, alpha: float = 0.05) -> dict[str, dict[str, float]]:
+             seed=0, alpha: float = 0.05,
+             extra_thresholds: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
     """Every metric of ``task`` with a bootstrap confidence interval.
 
     All metrics share the same resamples. For ``task="binary"`` the threshold metrics
-    use ``prob >= threshold``.
+    use ``prob >= threshold``; ``extra_thresholds={"tuned": 0.31}`` adds them again at
+    each named threshold as ``accuracy_tuned``, ... (same resamples, so the
+    threshold-free metrics and their costly calibration fits are computed once).
 
     Parameters
     ----------
@@ -704,23 +707,43 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
     n_boot : int -- 0 skips the bootstrap (intervals are ``nan``), e.g. for per-fold values.
     seed : int or None
     alpha : float
+    extra_thresholds : mapping suffix -> threshold, binary only.
 
     Returns
     -------
     dict metric -> {"value", "ci_low", "ci_high"} of plain floats.
     """
-    table = _metric_table(task, _check_threshold(threshold))
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     _check_bootstrap_args(n_boot, alpha)
     y, pred = _CHECKS[task](y_true, pred, "pred")
-    point = _point(table, y, pred)
-    replicates = _bootstrap(lambda w: {name: fn(y, pred, w) for name, fn in table.items()},
-                            y.size, n_boot, seed)
+    stat = _evaluation_stat(task, _check_threshold(threshold), extra_thresholds or {})
+    point = {name: float(values[0]) for name, values in stat(y, pred, np.ones((1, y.size))).items()}
+    replicates = _bootstrap(lambda w: stat(y, pred, w), y.size, n_boot, seed)
     result = {}
     for name, value in point.items():
         low, high = (_percentile_ci(replicates[name], alpha, name) if replicates
                      else (float("nan"), float("nan")))
         result[name] = {"value": value, "ci_low": low, "ci_high": high}
     return result
+
+
+def _evaluation_stat(task, threshold, extra_thresholds):
+    """``stat(y, pred, w) -> {name: (b,)}`` for all of a task's metrics; binary threshold
+    metrics share one confusion matrix per threshold instead of one per metric."""
+    if task != "binary":
+        table = _metric_table(task)
+        return lambda y, pred, w: {name: fn(y, pred, w) for name, fn in table.items()}
+    thresholds = {"": threshold, **{f"_{k}": _check_threshold(t) for k, t in extra_thresholds.items()}}
+
+    def stat(y, p, w):
+        values = {name: _SCORE_METRICS[name](y, p, w) for name in BINARY_METRICS
+                  if name in _SCORE_METRICS}
+        for suffix, t in thresholds.items():
+            counts = _confusion(y, p >= t, w)
+            values.update({f"{name}{suffix}": rate(counts) for name, rate in _RATES.items()})
+        return values
+    return stat
 
 
 def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",

@@ -431,3 +431,14 @@ def test_paired_difference_of_another_metric(sample):
     result = M.paired_bootstrap_difference(y, p, np.full(p.size, y.mean()), metric="brier",
                                            n_boot=100)
     assert result["difference"] < 0  # the model beats the prevalence on Brier score
+
+
+def test_extra_thresholds_equal_a_separate_evaluation_at_that_threshold():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.35 * y + 0.65 * rng.random(300), 0, 1)
+    both = M.evaluate("binary", y, p, threshold=0.5, n_boot=200, seed=1, extra_thresholds={"tuned": 0.4})
+    alone = M.evaluate("binary", y, p, threshold=0.4, n_boot=200, seed=1)
+    for name in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc", "balanced_accuracy"):
+        assert both[f"{name}_tuned"] == alone[name]
+    assert both["auroc"] == alone["auroc"]
