@@ -3,10 +3,14 @@ parallel joblib jobs, against the sum of its jobs' pure training time.
 
     python bench/bench_sweep_overhead.py [--keep DIR]
 
-overhead per configuration = (wall time x jobs - sum of training time) / configurations,
-i.e. the core-seconds each configuration spends outside training: process start,
-imports, data loading, evaluation with bootstrap CIs, plots and MLflow logging.
-Each configuration's training time is its logged ``fit_seconds`` metric.
+Two views of the overhead, from each configuration's logged ``fit_seconds``:
+  wall per configuration = (wall time - sum of training / jobs) / configurations: how much
+      longer the sweep takes than its training alone, perfectly parallel;
+  core-seconds per configuration = (wall time x jobs - sum of training) / configurations.
+The phases come from the MLflow run timestamps: start-up (interpreter, Hydra, imports,
+store, sweep run) until the first configuration starts; inside the runs but outside
+training (data, evaluation with bootstrap CIs, plots, model, logging); between runs
+(Hydra's per-job set-up, worker start-up); and the end (leaderboard, report).
 """
 
 import argparse
@@ -31,32 +35,42 @@ def run_sweep(directory, extra):
     command = [sys.executable, "-m", "pipeline.train", "-m", "hydra/launcher=joblib",
                f"hydra.launcher.n_jobs={N_JOBS}", *GRID, *extra, f"tracking.uri={uri}",
                f"hydra.sweep.dir={directory}/multirun"]
-    start = time.perf_counter()
+    start, start_ms = time.perf_counter(), time.time() * 1000
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start, uri
+    return time.perf_counter() - start, start_ms, time.time() * 1000, uri
 
 
-def training_seconds(uri):
+def configuration_runs(uri):
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("breast_cancer").experiment_id
     runs = client.search_runs([experiment], "tags.`biotab.role` = 'configuration'")
     assert all(r.info.status == "FINISHED" for r in runs), "a configuration failed"
-    return [r.data.metrics["fit_seconds"] for r in runs]
+    return runs
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", help="directory to keep the store in (default: temporary)")
     args = parser.parse_args()
-    print(f"| setting | configurations | wall (s) | sum of training (s) | overhead per configuration (s) |")
-    print("|---|---|---|---|---|")
+    print("| setting | configs | wall (s) | sum of training (s) | overhead: wall per config (s) "
+          "| core-s per config | start-up (s) | in-run, not training (s per config) "
+          "| between runs (core-s per config) | end (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for label, extra in [("full logging (default)", []),
                          ("no plots, no model", ["tracking.log_plots=false", "tracking.log_model=false"])]:
         with tempfile.TemporaryDirectory(dir=args.keep) as directory:
-            wall, uri = run_sweep(directory, extra)
-            fits = training_seconds(uri)
-        overhead = (wall * N_JOBS - sum(fits)) / len(fits)
-        print(f"| {label} | {len(fits)} | {wall:.1f} | {sum(fits):.1f} | {overhead:.2f} |", flush=True)
+            wall, start_ms, end_ms, uri = run_sweep(directory, extra)
+            runs = configuration_runs(uri)
+        fits = [r.data.metrics["fit_seconds"] for r in runs]
+        n = len(runs)
+        in_run = [(r.info.end_time - r.info.start_time) / 1000 for r in runs]
+        first = min(r.info.start_time for r in runs)
+        last = max(r.info.end_time for r in runs)
+        between = ((last - first) / 1000 * N_JOBS - sum(in_run)) / n
+        print(f"| {label} | {n} | {wall:.1f} | {sum(fits):.1f} | {(wall - sum(fits) / N_JOBS) / n:.2f} "
+              f"| {(wall * N_JOBS - sum(fits)) / n:.2f} | {(first - start_ms) / 1000:.1f} "
+              f"| {(sum(in_run) - sum(fits)) / n:.2f} | {between:.2f} | {(end_ms - last) / 1000:.1f} |",
+              flush=True)
 
 
 if __name__ == "__main__":

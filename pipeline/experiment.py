@@ -77,8 +77,7 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
         pooled = _evaluate(dataset.task, dataset.y[rows], prediction, threshold,
                            config.n_bootstrap, config.seed)
         summary = {**_summary(results, pooled), "fit_seconds": fit_seconds}
-        parent.log_metrics(summary)
-        parent.log_history(_mean_curve([r.history for r in results]))
+        parent.log_metrics(summary, history=_mean_curve([r.history for r in results]))
         _log_artifacts(parent, config, dataset, results, dataset.y[rows], prediction, threshold)
         return ExperimentResult(name, dataset.task, results, pooled, summary,
                                 pooled[config.objective]["value"], getattr(parent, "run_id", None))
@@ -132,9 +131,8 @@ def _run_fold(config, dataset, k, train, test, tracker, parent, progress):
     history = model.history_
     fold_tags = {"fold": str(k), "biotab.role": "fold", **_sweep_tag(config)}
     with tracker.run(f"{run_name(config)} fold {k}", tags=fold_tags, parent=parent) as run:
-        run.log_history(history)
         run.log_metrics({**fold_metrics, "n_epochs": model.n_epochs_, "threshold": threshold,
-                         "fit_seconds": fit_seconds})
+                         "fit_seconds": fit_seconds}, history=history)
         run.log_npz(_weights(model), "weights.npz")
     names = feature_names(model_pipeline.named_steps["preprocess"])
     return FoldResult(k, test, prediction, threshold, fold_metrics, history, names, fit_seconds)
