@@ -19,7 +19,7 @@ import yaml
 from sklearn.pipeline import Pipeline
 
 from . import metrics, plots
-from .config import ExperimentConfig, flatten
+from .config import ConfigError, ExperimentConfig, flatten
 from .core import optimizers, schedules
 from .core.activations import LeakyReLU
 from .datasets import load_dataset
@@ -66,6 +66,7 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
     with tracker.run(name, params=flatten(config), tags=_config_tags(config),
                      parent=parent_run_id) as parent:
         dataset = load_dataset(config.dataset)
+        check_task_settings(config, dataset.task)
         parent.set_tags({"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
                          "task": dataset.task, "n_rows": str(len(dataset.y))})
         results = _run_folds(config, dataset, tracker, parent, name)
@@ -81,6 +82,21 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
         _log_artifacts(parent, config, dataset, results, dataset.y[rows], prediction, threshold)
         return ExperimentResult(name, dataset.task, results, pooled, summary,
                                 pooled[config.objective]["value"], getattr(parent, "run_id", None))
+
+
+def check_task_settings(config, task):
+    """Settings that depend on the loaded target, checked before any training."""
+    task_metrics = {"binary": metrics.BINARY_METRICS, "multiclass": metrics.MULTICLASS_METRICS,
+                    "regression": metrics.REGRESSION_METRICS}[task]
+    if config.objective not in task_metrics:
+        raise ConfigError(f"objective={config.objective} is not a {task} metric; for this "
+                          f"dataset choose one of {list(task_metrics)}.")
+    if task == "regression" and config.loss.name == "cross_entropy":
+        raise ConfigError("loss=cross_entropy needs a classification target; this dataset's "
+                          "target is continuous: use loss=squared_error or loss=absolute_error.")
+    if task == "regression" and config.preprocess.get("imbalance", "none") != "none":
+        raise ConfigError("preprocess.imbalance applies to classification only; set it to none "
+                          "for a regression target.")
 
 
 def _run_folds(config, dataset, tracker, parent, name):

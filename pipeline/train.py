@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -144,6 +145,7 @@ class SweepCallback(Callback):
         self.uri = tracking.resolve_tracking_uri(config.tracking.uri)
         self.experiment = config.tracking.experiment or config.dataset.name
         self.sweep_id = os.environ.get(SWEEP_ID) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self.report_dir = Path(config.hydra.sweep.dir) / "report"
         overrides = " ".join(config.hydra.overrides.task)
         self.run_id = tracking.start_sweep(self.uri, self.experiment, self.sweep_id,
                                            f"sweep {overrides}".strip(), overrides)
@@ -168,7 +170,7 @@ class SweepCallback(Callback):
         n_runs = len(tracking.search_runs(self.uri, self.experiment, {
             "sweep_id": self.sweep_id, "biotab.role": "configuration"}))
         try:
-            _summarise_sweep(self.uri, self.sweep_id, failed)
+            _summarise_sweep(self.uri, self.sweep_id, failed, self.report_dir)
         except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
             log.warning("could not summarise the sweep: %s", err)
         finally:
@@ -177,14 +179,14 @@ class SweepCallback(Callback):
               "Compare them with: make ui   (then http://127.0.0.1:5000)")
 
 
-def _summarise_sweep(uri, sweep_id, failed):
-    """Print the failures and the leaderboard, and write the report."""
+def _summarise_sweep(uri, sweep_id, failed, report_dir):
+    """Print the failures and the leaderboard, and write the report next to the sweep's outputs."""
     from . import report
 
     for f in failed:
         print(f"  FAILED {f['run_name']}: {f['failure_reason']}")
     print(report.format_leaderboard(report.leaderboard(uri, sweep_id=sweep_id)))
-    print(f"report: {report.build_report(uri, sweep_id=sweep_id) / 'report.html'}")
+    print(f"report: {report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir) / 'report.html'}")
 
 
 if __name__ == "__main__":

@@ -198,3 +198,35 @@ def test_every_option_of_every_group_composes_and_validates(compose):
             if option.stem == "csv":
                 overrides += ["dataset.path=x.csv", "dataset.target=y"]
             validate(compose(*overrides))
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ((), r"objective=auroc is not a regression metric; .*\['rmse', 'mae', 'r2'\]"),
+    (("objective=r2",), r"loss=cross_entropy needs a classification target"),
+])
+def test_settings_that_do_not_fit_the_target_fail_before_training(compose, tmp_path, overrides, message):
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x": rng.normal(size=50), "length_of_stay": rng.gamma(2.0, 3.0, 50)})
+    path = tmp_path / "stay.csv"
+    frame.to_csv(path, index=False)
+    config = validate(compose("dataset=csv", f"dataset.path={path}", "dataset.target=length_of_stay",
+                              "tracking=off", *overrides))
+    with pytest.raises(ConfigError, match=message):
+        run_experiment(config)
+
+
+def test_regression_and_multiclass_tables_run_end_to_end(compose, tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 2))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "stay": 3 + 2 * x[:, 0] + rng.normal(0, 0.1, 150),
+                          "stage": np.digitize(x[:, 1], [-0.5, 0.5])})
+    path = tmp_path / "cohort.csv"
+    frame.to_csv(path, index=False)
+    common = ("dataset=csv", f"dataset.path={path}", "tracking=off", "n_bootstrap=50",
+              "optimizer.learning_rate=0.01")
+    regression = run_experiment(validate(compose(*common, "dataset.target=stay", "dataset.drop=[stage]",
+                                                 "loss=squared_error", "objective=r2")))
+    assert regression.task == "regression" and regression.objective > 0.9
+    multiclass = run_experiment(validate(compose(*common, "dataset.target=stage", "dataset.drop=[stay]",
+                                                 "dataset.task=multiclass", "objective=macro_auroc")))
+    assert multiclass.task == "multiclass" and multiclass.objective > 0.9

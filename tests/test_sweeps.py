@@ -153,3 +153,15 @@ def test_optuna_search_survives_a_diverging_trial(tmp_path):
     assert any(r.info.status == "FINISHED" for r in configurations)
     best = (tmp_path / "multirun" / "optimization_results.yaml").read_text()
     assert "best_value" in best and "learning_rate: 0.1" in best
+
+
+def test_sweep_report_is_written_next_to_the_sweep_and_attached(tmp_path):
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                            "model=logistic,mlp")
+    report = tmp_path / "multirun" / "report"
+    assert {"report.html", "leaderboard.md", "leaderboard.csv"} <= {p.name for p in report.iterdir()}
+    sweep, configurations = _assert_grouped_and_finished(client, 2)
+    attached = {a.path for a in client.list_artifacts(sweep.info.run_id, "report")}
+    assert "report/report.html" in attached
+    for run in configurations:
+        assert run.info.run_name in (report / "leaderboard.md").read_text()
