@@ -24,7 +24,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .config import ConfigError, validate
-from .experiment import run_experiment
 
 log = logging.getLogger("biotab")
 HEADLINE = ("auroc", "auprc", "brier", "calibration_slope", "sensitivity", "specificity",
@@ -55,6 +54,10 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def _run(raw):
+    # Imported here: pandas, scikit-learn and matplotlib are for the jobs, not for the
+    # process that launches a sweep.
+    from .experiment import run_experiment
+
     try:
         config = validate(raw)
     except ConfigError as err:

@@ -7,8 +7,10 @@ needs nothing but what the forward pass already produced (as scikit-learn does).
 
 import numpy as np
 
+from .hyperparameters import Hyperparameters
 
-class Activation:
+
+class Activation(Hyperparameters):
     """An elementwise nonlinearity: ``forward`` in place, ``backward`` multiplies a delta by f'."""
 
     name = "activation"
@@ -22,14 +24,6 @@ class Activation:
         """Multiply ``delta`` in place by ``f'(z)``, computed from the output ``a = f(z)``."""
         raise NotImplementedError
 
-    def __repr__(self):
-        return f"{type(self).__name__}()"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and vars(self) == vars(other)
-
-    def __hash__(self):
-        return hash((type(self), tuple(sorted(vars(self).items()))))
 
 
 class Identity(Activation):
@@ -103,9 +97,6 @@ class LeakyReLU(Activation):
         # a has the sign of z, so the mask can come from the output.
         delta *= np.where(a > 0, 1.0, self.negative_slope).astype(delta.dtype, copy=False)
         return delta
-
-    def __repr__(self):
-        return f"LeakyReLU(negative_slope={self.negative_slope})"
 
 
 class Softplus(Activation):

@@ -8,8 +8,10 @@ rate from the schedule each epoch.
 
 import numpy as np
 
+from .hyperparameters import Hyperparameters
 
-class Optimizer:
+
+class Optimizer(Hyperparameters):
     """Base class. ``clip_norm`` rescales the gradient when its L2 norm exceeds it."""
 
     name = "optimizer"
@@ -30,15 +32,6 @@ class Optimizer:
         """Rescale ``grad`` in place to ``clip_norm`` when ``norm`` exceeds it."""
         if self.clip_norm is not None and norm > self.clip_norm:
             grad *= float(self.clip_norm / norm)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and repr(self) == repr(other)
-
-    __hash__ = object.__hash__
 
 
 class SGD(Optimizer):
@@ -189,7 +182,7 @@ def get_optimizer(optimizer):
     """Return a fresh :class:`Optimizer` from a name in ``OPTIMIZERS`` or a copy of an instance."""
     if isinstance(optimizer, Optimizer):
         clone = type(optimizer).__new__(type(optimizer))
-        clone.__dict__ = {k: v for k, v in vars(optimizer).items() if not k.startswith("_")}
+        clone.__dict__ = optimizer._settings()
         return clone
     if optimizer not in OPTIMIZERS:
         raise ValueError(

@@ -7,8 +7,10 @@ only :class:`ReduceOnPlateau` looks at the loss it is given.
 import copy
 import math
 
+from .hyperparameters import Hyperparameters
 
-class Schedule:
+
+class Schedule(Hyperparameters):
     name = "schedule"
 
     def __init__(self, initial):
@@ -21,15 +23,6 @@ class Schedule:
 
     def rate(self, epoch, monitored_loss=None):
         raise NotImplementedError
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other):
-        return type(self) is type(other) and repr(self) == repr(other)
-
-    __hash__ = object.__hash__
 
 
 class Constant(Schedule):
