@@ -10,7 +10,6 @@ No Hydra and no MLflow here: ``train.py`` composes the config, and a tracker
 
 import contextlib
 import dataclasses
-import logging
 import time
 
 import numpy as np
@@ -27,8 +26,6 @@ from .estimators import NeuralNetClassifier, NeuralNetRegressor
 from .preprocessing import build_preprocessor, feature_names, oversample
 from .progress import Progress
 from .splits import outer_splits, validation_split
-
-log = logging.getLogger(__name__)
 
 LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_error": "ae"}
 THRESHOLD_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv",
