@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import datasets
+from pipeline import datasets, downloads
 from pipeline.datasets import (
     SOURCES,
     TABLE_DEFAULTS,
@@ -523,10 +523,10 @@ def test_download_without_network_fails_fast_and_says_where(tmp_path, caplog):
 
 
 def test_download_from_mirror_verifies_checksums(tmp_path, shared_datasets_dir):
-    paths = datasets.download(["pima", "parkinsons"], tmp_path, mirror=shared_datasets_dir.as_uri())
+    paths = downloads.download(["pima", "parkinsons"], tmp_path, mirror=shared_datasets_dir.as_uri())
     assert [p.name for p in paths] == ["pima-indians-diabetes.csv", "parkinsons.csv"]
     assert named("pima", tmp_path).X.shape == (768, 8)
-    assert datasets.download(["pima"], tmp_path, mirror="http://127.0.0.1:9")  # present: no fetch
+    assert downloads.download(["pima"], tmp_path, mirror="http://127.0.0.1:9")  # present: no fetch
 
 
 def test_download_rejects_a_corrupted_file(tmp_path, shared_datasets_dir):
@@ -537,7 +537,7 @@ def test_download_rejects_a_corrupted_file(tmp_path, shared_datasets_dir):
     target = tmp_path / "raw"
     with pytest.raises(DownloadError, match=r"MD5 of the fetched file is .*expected "
                                             r"0c31842219a49d6c5f9450a4e28a7a05"):
-        datasets.download(["heart_cleveland"], target, mirror=mirror.as_uri())
+        downloads.download(["heart_cleveland"], target, mirror=mirror.as_uri())
     assert not (target / "cleveland.csv").exists()
     assert (target / "cleveland.csv.unverified").exists()
 
@@ -545,7 +545,7 @@ def test_download_rejects_a_corrupted_file(tmp_path, shared_datasets_dir):
 def test_download_source_without_automatic_fetch(tmp_path):
     with pytest.raises(DownloadError, match=r"ckd: no automatic download: UCI distributes it as an "
                                             r"ARFF.*put it at .*chronic_kidney_disease.csv"):
-        datasets.download(["ckd"], tmp_path)
+        downloads.download(["ckd"], tmp_path)
 
 
 @pytest.mark.parametrize("name", [n for n, s in SOURCES.items() if s.header_mode])
@@ -556,12 +556,12 @@ def test_conversion_rebuilds_reference_layout(name, shared_datasets_dir):
     lines = reference.replace(b"\r\n", b"\n").split(b"\n")
     first = b"name,MDVP:Fo(Hz),..." if source.header_mode == "replace" else None
     original = b"\n".join(([first] if first else []) + lines[1:])
-    assert hashlib.md5(datasets._convert(original, source)).hexdigest() == source.md5
+    assert hashlib.md5(downloads._convert(original, source)).hexdigest() == source.md5
 
 
 def test_unknown_download_name(tmp_path):
     with pytest.raises(DownloadError, match=r"no download source for \['pimma'\].*'pima'"):
-        datasets.download(["pimma"], tmp_path)
+        downloads.download(["pimma"], tmp_path)
 
 
 def test_info_command_prints_counts(shared_datasets_dir, caplog):
