@@ -45,7 +45,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 
-from pipeline.datasets import PROJECT_ROOT, Dataset, dataset_config, load_dataset
+from pipeline import PROJECT_ROOT
+from pipeline.datasets import Dataset, dataset_config, load_dataset
 from pipeline.preprocessing import build_preprocessor
 from pipeline.splits import outer_splits
 

@@ -19,11 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 from mlflow import MlflowClient
 
-ROOT = Path(__file__).resolve().parent.parent
+from pipeline import PROJECT_ROOT
+
 GRID = ["model=logistic,mlp", "regularization=none,l2,dropout,early_stopping",
         "loss=cross_entropy,squared_error"]
 N_JOBS = 2
@@ -36,7 +36,7 @@ def run_sweep(directory, extra):
                f"hydra.launcher.n_jobs={N_JOBS}", *GRID, *extra, f"tracking.uri={uri}",
                f"hydra.sweep.dir={directory}/multirun"]
     start, start_ms = time.perf_counter(), time.time() * 1000
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(command, cwd=PROJECT_ROOT, env=env, check=True, capture_output=True)
     return time.perf_counter() - start, start_ms, time.time() * 1000, uri
 
 

@@ -37,11 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import PROJECT_ROOT
 from .downloads import SOURCES, DownloadError, download
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = PROJECT_ROOT / "conf"
 DATA_DIR_ENV = "BIOTAB_DATA_DIR"
 REQUIRED = "???"  # Hydra's marker for a value the user must set

@@ -42,7 +42,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from . import metrics, plots, tracking
+from . import PROJECT_ROOT, metrics, plots, tracking
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ IDEAL_VALUE = {"calibration_slope": 1.0, "calibration_intercept": 0.0}  # ranked
 STATISTICS = ("_mean", "_sd", "", "_ci_low", "_ci_high")  # column = metric + suffix, as logged
 PAIRED_METRIC = {"binary": "auroc", "multiclass": "macro_auroc"}
 IGNORED_PARAMS = ("tracking.", "sweep_id", "debug")  # where runs went, not what they were
-REPORTS_DIR = tracking.PROJECT_ROOT / "reports"
+REPORTS_DIR = PROJECT_ROOT / "reports"
 FILES = ("report.html", "leaderboard.md", "leaderboard.csv")
 LIST_HINT = "list the sweeps with: python -m pipeline.report --list"
 

@@ -53,10 +53,11 @@ from mlflow.utils.validation import (  # noqa: E402
     MAX_TAG_VAL_LENGTH,
 )
 
+from . import PROJECT_ROOT  # noqa: E402
+
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = PROJECT_ROOT / "pipeline"
 MAX_FAILURE_REASON = 5000
 _SERVER_SCHEMES = ("http", "https", "databricks")  # the server picks artifact locations
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from pipeline import PROJECT_ROOT
+
 SHARED_ENV = "BIOTAB_SHARED_DATASETS"
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import datasets, downloads
+from pipeline import PROJECT_ROOT, datasets, downloads
 from pipeline.datasets import (
     SOURCES,
     TABLE_DEFAULTS,
@@ -190,7 +190,7 @@ def test_unknown_dataset_name():
 
 def test_data_dir_is_relative_to_project_root_not_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert datasets.data_dir("data/raw") == datasets.PROJECT_ROOT / "data" / "raw"
+    assert datasets.data_dir("data/raw") == PROJECT_ROOT / "data" / "raw"
 
 
 def test_environment_variable_overrides_data_dir(tmp_path, monkeypatch, shared_datasets_dir):
@@ -582,13 +582,12 @@ def test_cli_error_has_no_traceback(tmp_path, caplog):
 
 def _bench_module(monkeypatch):
     # Imported by name (not from a file spec) so joblib's worker processes can import it too.
-    monkeypatch.syspath_prepend(str(datasets.PROJECT_ROOT / "bench"))
+    monkeypatch.syspath_prepend(str(PROJECT_ROOT / "bench"))
     return importlib.import_module("bench_reference_auroc")
 
 
 @pytest.mark.slow
 def test_reference_auroc_within_001_of_readme(shared_datasets_dir, monkeypatch):
-    pytest.importorskip("pipeline.estimators")
     bench = _bench_module(monkeypatch)
     shortfalls = {}
     for case in bench.CASES:

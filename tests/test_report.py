@@ -16,16 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
+from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline import report, tracking
+from pipeline import PROJECT_ROOT, report, tracking
 from pipeline.config import validate
 from pipeline.experiment import run_experiment
 
-mlflow = pytest.importorskip("mlflow")
-from mlflow import MlflowClient  # noqa: E402
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
 SWEEP = "test-sweep"
 CONFIGURATIONS = (["model=logistic"], ["model=mlp", "regularization=none"],
