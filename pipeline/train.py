@@ -10,9 +10,11 @@ returns the objective metric (for sweepers such as Optuna). Examples::
 """
 
 import atexit
+import importlib
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -154,6 +156,8 @@ class SweepCallback(Callback):
                                            f"sweep {overrides}".strip(), overrides)
         os.environ[SWEEP_ID], os.environ[SWEEP_RUN_ID] = self.sweep_id, self.run_id
         atexit.register(self._close, failed_reason="the sweep process ended before the jobs did")
+        # Import the report's dependencies (pandas, matplotlib: ~2 s) while the jobs run.
+        threading.Thread(target=importlib.import_module, args=("pipeline.report",), daemon=True).start()
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
