@@ -72,8 +72,9 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
             # Before the metrics: mlflow copies a run's metrics onto every model it logs.
             fit_seconds += _log_final_model(config, dataset, parent)
         rows, prediction, threshold = _pool(results, dataset.task)
+        groups = None if dataset.groups is None else dataset.groups[rows]
         pooled = _evaluate(dataset.task, dataset.y[rows], prediction, threshold,
-                           config.n_bootstrap, config.seed)
+                           config.n_bootstrap, config.seed, groups)
         summary = {**_summary(results, pooled), "fit_seconds": fit_seconds}
         parent.log_metrics(summary, history=_mean_curve([r.history for r in results]))
         _log_artifacts(parent, config, dataset, results, dataset.y[rows], prediction, threshold)
@@ -272,10 +273,11 @@ def _pool(results, task):
     return unique, pooled, threshold
 
 
-def _evaluate(task, y, prediction, threshold, n_boot, seed):
+def _evaluate(task, y, prediction, threshold, n_boot, seed, groups):
+    """Pooled metrics with CIs; a dataset with subjects gets a cluster bootstrap over them."""
     extra = {"tuned": threshold} if task == "binary" else None
     return metrics.evaluate(task, y, prediction, threshold=0.5, n_boot=n_boot, seed=seed,
-                            extra_thresholds=extra)
+                            extra_thresholds=extra, groups=groups)
 
 
 def _summary(results, pooled):

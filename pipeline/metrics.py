@@ -582,25 +582,37 @@ def decision_curve(y_true, prob, thresholds=DEFAULT_THRESHOLDS) -> dict[str, np.
 
 # ------------------------------------------------------------------- bootstrap
 
-def _resample_counts(n: int, n_boot: int, seed) -> Iterator[np.ndarray]:
+def _resample_counts(n: int, n_boot: int, seed, groups=None) -> Iterator[np.ndarray]:
     """Bootstrap resamples as counts, in chunks of shape (b, n).
 
     Entry ``[j, i]`` is how many times row ``i`` is drawn in resample ``j`` (n draws
-    with replacement). Chunking bounds memory; the sequence depends only on
-    ``(n, n_boot, seed)``.
+    with replacement). With ``groups`` (a cluster id per row, e.g. the patient of each
+    recording) whole clusters are drawn instead: rows of one patient are not
+    independent, and resampling them one by one gives intervals that are too narrow.
+    Chunking bounds memory; the sequence depends only on ``(n, n_boot, seed, groups)``.
     """
     rng = np.random.default_rng(seed)
+    units = n if groups is None else _group_codes(groups, n)
+    n_units = units if groups is None else int(units.max()) + 1
     chunk = max(1, _CHUNK_CELLS // n)
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        flat = (rng.integers(0, n, size=(b, n)) + n * np.arange(b)[:, None]).ravel()
-        yield np.bincount(flat, minlength=b * n).reshape(b, n).astype(float)
+        flat = (rng.integers(0, n_units, size=(b, n_units)) + n_units * np.arange(b)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=b * n_units).reshape(b, n_units).astype(float)
+        yield counts if groups is None else counts[:, units]
+
+
+def _group_codes(groups, n: int) -> np.ndarray:
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have one entry per row ({n}), got shape {groups.shape}")
+    return np.unique(groups, return_inverse=True)[1]
 
 
 def _bootstrap(stat: Callable[[np.ndarray], dict[str, np.ndarray]], n: int, n_boot: int,
-               seed) -> dict[str, np.ndarray]:
+               seed, groups=None) -> dict[str, np.ndarray]:
     """Apply ``stat(counts) -> {name: (b,)}`` to every chunk of resamples and concatenate."""
-    parts = [stat(w) for w in _resample_counts(n, n_boot, seed)]
+    parts = [stat(w) for w in _resample_counts(n, n_boot, seed, groups)]
     if not parts:
         return {}
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
@@ -651,7 +663,7 @@ def _callable_metric(metric: Callable, y: np.ndarray, pred: np.ndarray) -> Weigh
 
 
 def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, seed=0, *,
-                 threshold: float = 0.5) -> tuple[float, float]:
+                 threshold: float = 0.5, groups=None) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of one metric, resampling rows.
 
     Parameters
@@ -667,6 +679,8 @@ def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, 
     alpha : float -- 1 - confidence level.
     seed : int or None -- seeds ``np.random.default_rng``; same seed, same interval.
     threshold : float -- for binary threshold metrics, ``prob >= threshold`` is positive.
+    groups : array-like, shape (n,), optional -- cluster (patient) of each row: whole
+        clusters are resampled.
 
     Returns
     -------
@@ -684,13 +698,13 @@ def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, 
         task, fn = _resolve_metric(metric, np.asarray(pred), _check_threshold(threshold))
         y, pred = _CHECKS[task](y_true, pred, "pred")
         label = metric
-    values = _bootstrap(lambda w: {label: fn(y, pred, w)}, len(y), n_boot, seed)[label]
+    values = _bootstrap(lambda w: {label: fn(y, pred, w)}, len(y), n_boot, seed, groups)[label]
     return _percentile_ci(values, alpha, label)
 
 
 def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000,
-             seed=0, alpha: float = 0.05,
-             extra_thresholds: Mapping[str, float] | None = None) -> dict[str, dict[str, float]]:
+             seed=0, alpha: float = 0.05, extra_thresholds: Mapping[str, float] | None = None,
+             groups=None) -> dict[str, dict[str, float]]:
     """Every metric of ``task`` with a bootstrap confidence interval.
 
     All metrics share the same resamples. For ``task="binary"`` the threshold metrics
@@ -708,6 +722,8 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
     seed : int or None
     alpha : float
     extra_thresholds : mapping suffix -> threshold, binary only.
+    groups : array-like, shape (n,), optional -- cluster (patient) of each row for a
+        cluster bootstrap.
 
     Returns
     -------
@@ -719,7 +735,7 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
     y, pred = _CHECKS[task](y_true, pred, "pred")
     stat = _evaluation_stat(task, _check_threshold(threshold), extra_thresholds or {})
     point = {name: float(values[0]) for name, values in stat(y, pred, np.ones((1, y.size))).items()}
-    replicates = _bootstrap(lambda w: stat(y, pred, w), y.size, n_boot, seed)
+    replicates = _bootstrap(lambda w: stat(y, pred, w), y.size, n_boot, seed, groups)
     result = {}
     for name, value in point.items():
         low, high = (_percentile_ci(replicates[name], alpha, name) if replicates
@@ -748,7 +764,7 @@ def _evaluation_stat(task, threshold, extra_thresholds):
 
 def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
                                 n_boot: int = 2000, seed=0, *, alpha: float = 0.05,
-                                threshold: float = 0.5) -> dict[str, float]:
+                                threshold: float = 0.5, groups=None) -> dict[str, float]:
     """Difference ``metric(a) - metric(b)`` of two models scored on the same rows.
 
     Both models are evaluated on the same resamples, so the interval accounts for the
@@ -759,7 +775,7 @@ def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
     y_true : array-like, shape (n,)
     prob_a, prob_b : array-like, shape (n,) or (n, K) -- the two models' probabilities.
     metric : str -- a binary (or, for 2-D probabilities, multiclass) metric name.
-    n_boot, seed, alpha, threshold : as in :func:`bootstrap_ci`.
+    n_boot, seed, alpha, threshold, groups : as in :func:`bootstrap_ci`.
 
     Returns
     -------
@@ -775,7 +791,8 @@ def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
     _, b = _CHECKS[task](y_true, prob_b, "prob_b")
     ones = np.ones((1, y.size))
     difference = float(fn(y, a, ones)[0] - fn(y, b, ones)[0])
-    diffs = _bootstrap(lambda w: {"d": fn(y, a, w) - fn(y, b, w)}, y.size, n_boot, seed)["d"]
+    diffs = _bootstrap(lambda w: {"d": fn(y, a, w) - fn(y, b, w)}, y.size, n_boot, seed,
+                       groups)["d"]
     low, high = _percentile_ci(diffs, alpha, f"{metric} difference")
     finite = diffs[np.isfinite(diffs)]
     tail = min(np.sum(finite <= 0), np.sum(finite >= 0))

@@ -442,3 +442,27 @@ def test_extra_thresholds_equal_a_separate_evaluation_at_that_threshold():
     for name in ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc", "balanced_accuracy"):
         assert both[f"{name}_tuned"] == alone[name]
     assert both["auroc"] == alone["auroc"]
+
+
+def test_cluster_bootstrap_resamples_whole_patients():
+    """Six identical recordings per patient: a row bootstrap treats them as independent and
+    gives a far narrower interval than resampling patients, which is the honest one."""
+    rng = np.random.default_rng(0)
+    n_patients, per_patient = 40, 6
+    y_patient = rng.integers(0, 2, n_patients)
+    p_patient = np.clip(0.3 * y_patient + 0.7 * rng.random(n_patients), 0, 1)
+    y, p = np.repeat(y_patient, per_patient), np.repeat(p_patient, per_patient)
+    groups = np.repeat(np.arange(n_patients), per_patient)
+    rows = M.bootstrap_ci(y, p, "auroc", n_boot=500, seed=0)
+    patients = M.bootstrap_ci(y, p, "auroc", n_boot=500, seed=0, groups=groups)
+    reference = M.bootstrap_ci(y_patient, p_patient, "auroc", n_boot=500, seed=0)
+    width = lambda ci: ci[1] - ci[0]  # noqa: E731
+    assert width(patients) > 1.8 * width(rows)
+    assert width(patients) == pytest.approx(width(reference), rel=0.35)
+    evaluated = M.evaluate("binary", y, p, n_boot=500, seed=0, groups=groups)["auroc"]
+    assert (evaluated["ci_low"], evaluated["ci_high"]) == patients
+
+
+def test_groups_must_match_the_rows():
+    with pytest.raises(ValueError, match="groups must have one entry per row"):
+        M.bootstrap_ci([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], "auroc", n_boot=10, groups=[1, 2])
