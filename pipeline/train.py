@@ -66,7 +66,7 @@ def _run(raw):
         _record_invalid_config(raw, err)
         raise
     tracker, where = _tracker(config.tracking.enabled, config.tracking.uri,
-                              config.tracking.experiment or config.dataset["name"])
+                              _experiment_name(config.tracking.experiment, config.dataset))
     result = run_experiment(config, tracker, parent_run_id=os.environ.get(SWEEP_RUN_ID))
     _print_summary(result, where)
     return result.objective
@@ -81,13 +81,25 @@ def _tracker(enabled, uri, experiment):
     return tracking.Tracker(uri, experiment, tags=tracking.runtime_tags()), (uri, experiment)
 
 
+def _experiment_name(configured, dataset):
+    """``tracking.experiment``, else one experiment per dataset: its config name, or the
+    file name for a ``csv`` table (every user table would otherwise share "csv")."""
+    if configured:
+        return configured
+    name = dataset.get("name") or "biotab"
+    path = dataset.get("path")
+    if name == "csv" and path and path != "???":
+        return Path(str(path)).stem
+    return name
+
+
 def _record_invalid_config(raw, err):
     """An invalid configuration still leaves a FAILED run with the reason (best effort:
     the tracking settings themselves may be what is invalid)."""
     tracking_cfg, dataset = raw.get("tracking") or {}, raw.get("dataset") or {}
     try:
         tracker, _ = _tracker(tracking_cfg.get("enabled", True), tracking_cfg.get("uri"),
-                              tracking_cfg.get("experiment") or dataset.get("name", "biotab"))
+                              _experiment_name(tracking_cfg.get("experiment"), dataset))
         if tracker is None:
             return
         tags = {"biotab.role": "configuration", "overrides": " ".join(_overrides())}
@@ -148,7 +160,7 @@ class SweepCallback(Callback):
         from . import tracking
 
         self.uri = tracking.resolve_tracking_uri(config.tracking.uri)
-        self.experiment = config.tracking.experiment or config.dataset.name
+        self.experiment = _experiment_name(config.tracking.experiment, config.dataset)
         self.sweep_id = os.environ.get(SWEEP_ID) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self.report_dir = Path(config.hydra.sweep.dir) / "report"
         overrides = " ".join(config.hydra.overrides.task)

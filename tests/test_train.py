@@ -94,3 +94,12 @@ def test_optuna_search_composes_with_its_search_space(compose):
     raw = compose("hparams_search=optuna", "optimizer.learning_rate=0.01", "regularization.l2=1e-4",
                   "regularization.dropout=0.2", "model.hidden_layer_sizes=[64]")
     assert validate(raw).model.hidden_layer_sizes == [64]
+
+
+def test_one_experiment_per_dataset_and_per_csv_file(compose):
+    from pipeline.train import _experiment_name
+
+    assert _experiment_name(None, compose("dataset=pima")["dataset"]) == "pima"
+    assert _experiment_name(None, compose("dataset=csv", "dataset.path=/data/icu_cohort.csv",
+                                          "dataset.target=y")["dataset"]) == "icu_cohort"
+    assert _experiment_name("mine", compose()["dataset"]) == "mine"
