@@ -25,6 +25,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from . import PROJECT_ROOT
 from .config import ConfigError, validate
 
 log = logging.getLogger("biotab")
@@ -127,7 +128,16 @@ def _print_summary(result, where):
     if where:
         uri, experiment = where
         print(f"\nlogged to {uri}, experiment '{experiment}', run {result.run_id}")
-        print("open it with: make ui   (then http://127.0.0.1:5000)")
+        print(f"open it with: {_how_to_open(uri)}")
+
+
+def _how_to_open(uri):
+    """The command that shows ``uri`` in the MLflow UI."""
+    if uri.startswith("http"):
+        return uri
+    if uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}":
+        return "make ui   (then http://127.0.0.1:5000)"
+    return f".venv/bin/mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"
 
 
 def _is_multirun():
@@ -195,7 +205,7 @@ class SweepCallback(Callback):
         finally:
             tracking.end_sweep(self.uri, self.run_id, failed, n_runs)
         print(f"sweep {self.sweep_id}: {n_runs} configurations, {len(failed)} failed. "
-              "Compare them with: make ui   (then http://127.0.0.1:5000)")
+              f"Compare them with: {_how_to_open(self.uri)}")
 
 
 def _summarise_sweep(uri, sweep_id, failed, report_dir):
