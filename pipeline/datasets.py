@@ -148,6 +148,7 @@ TABLE_DEFAULTS: dict[str, Any] = {
 
 SYNTHETIC_DEFAULTS: dict[str, Any] = {
     "name": "synthetic",
+    "data_dir": "data/raw",
     "n_rows": 2000,
     "n_numeric": 8,
     "n_categorical": 2,
@@ -158,9 +159,12 @@ SYNTHETIC_DEFAULTS: dict[str, Any] = {
     "seed": 0,
 }
 
-BREAST_CANCER_DEFAULTS: dict[str, Any] = {"name": "breast_cancer"}
+# Generated and bundled tables read no file, but accept ``data_dir`` so that
+# ``dataset.data_dir=...`` is a valid override whatever the dataset (as sweeps need).
+BREAST_CANCER_DEFAULTS: dict[str, Any] = {"name": "breast_cancer", "data_dir": "data/raw"}
 
-XOR_DEFAULTS: dict[str, Any] = {"name": "xor", "n_rows": 400, "label_noise": 0.05, "seed": 0}
+XOR_DEFAULTS: dict[str, Any] = {"name": "xor", "data_dir": "data/raw", "n_rows": 400,
+                                "label_noise": 0.05, "seed": 0}
 
 #: Every key any dataset loader reads (config schema checks); each loader checks its own.
 KNOWN_KEYS = frozenset(TABLE_DEFAULTS) | frozenset(SYNTHETIC_DEFAULTS) | frozenset(XOR_DEFAULTS)
@@ -381,13 +385,13 @@ def make_xor(n_rows: int = 400, label_noise: float = 0.05, seed: int = 0) -> Dat
 
 def _load_xor(cfg: Mapping) -> Dataset:
     opts = _with_defaults(cfg, XOR_DEFAULTS)
-    opts.pop("name")
+    del opts["name"], opts["data_dir"]
     return make_xor(**opts)
 
 
 def _load_synthetic(cfg: Mapping) -> Dataset:
     opts = _with_defaults(cfg, SYNTHETIC_DEFAULTS)
-    opts.pop("name")
+    del opts["name"], opts["data_dir"]
     return make_synthetic(**opts)
 
 

@@ -103,3 +103,19 @@ def test_one_experiment_per_dataset_and_per_csv_file(compose):
     assert _experiment_name(None, compose("dataset=csv", "dataset.path=/data/icu_cohort.csv",
                                           "dataset.target=y")["dataset"]) == "icu_cohort"
     assert _experiment_name("mine", compose()["dataset"]) == "mine"
+
+
+@pytest.mark.parametrize("key", ["optimizer.max_epochs=3", "optimizer.learning_rate=0.01",
+                                 "optimizer.batch_size=16", "split.n_splits=3",
+                                 "model.hidden_layer_sizes=[8]", "model.activation=tanh",
+                                 "regularization.l1=0.001", "regularization.l2=0.001",
+                                 "regularization.dropout=0.1", "tracking.uri=sqlite:///x.db",
+                                 "tracking.experiment=x", "dataset.data_dir=/tmp"])
+@pytest.mark.parametrize("dataset", ["breast_cancer", "pima", "synthetic", "xor"])
+def test_documented_keys_override_on_every_dataset(compose, key, dataset):
+    config = validate(compose(f"dataset={dataset}", key))
+    name, value = key.split("=", 1)
+    group, field = name.split(".", 1)
+    section = getattr(config, group)
+    actual = section[field] if isinstance(section, dict) else getattr(section, field)
+    assert str(actual).replace(" ", "") == value or actual == yaml.safe_load(value)
