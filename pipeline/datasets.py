@@ -52,7 +52,15 @@ MAX_EXAMPLES = 3  # junk values quoted in an error message
 
 
 class DatasetError(ValueError):
-    """A problem with the user's data or dataset config; message says what/where/what to do."""
+    """A problem with the user's data or dataset config; message says what/where/what to do.
+
+    ``safe_message`` is the message without quoted cell values: what may be written to
+    MLflow and log files, which never receive patient data.
+    """
+
+    def __init__(self, message: str, safe_message: str | None = None):
+        super().__init__(message)
+        self.safe_message = safe_message or message
 
 
 class DatasetFileNotFoundError(DatasetError, FileNotFoundError):
@@ -909,11 +917,10 @@ def _numeric_column(cells: pd.Series, name: str, path: Path, role: str) -> pd.Se
     junk = parsed.isna() & cells.notna()
     if junk.any():
         examples = list(dict.fromkeys(cells[junk].tolist()))[:MAX_EXAMPLES]
-        raise DatasetError(
-            f"column {name!r} in {path} ({role}) has {int(junk.sum())} non-numeric value(s), "
-            f"e.g. {examples}. If these mark missing values add them to dataset.na_values; if the "
-            f"column is categorical list it in dataset.categorical; otherwise fix the file."
-        )
+        what = f"column {name!r} in {path} ({role}) has {int(junk.sum())} non-numeric value(s)"
+        advice = ("If these mark missing values add them to dataset.na_values; if the column "
+                  "is categorical list it in dataset.categorical; otherwise fix the file.")
+        raise DatasetError(f"{what}, e.g. {examples}. {advice}", f"{what}. {advice}")
     return parsed.astype("float64")
 
 

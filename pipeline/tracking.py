@@ -170,7 +170,8 @@ class Tracker:
             handle._end(RunStatus.KILLED)
             raise
         except Exception as exc:
-            handle._end(RunStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            # safe_message: the reason without quoted patient values (see DatasetError).
+            handle._end(RunStatus.FAILED, f"{type(exc).__name__}: {getattr(exc, 'safe_message', exc)}")
             raise
         else:
             handle._end(RunStatus.FINISHED)

@@ -51,7 +51,7 @@ def main(cfg: DictConfig) -> float | None:
             raise
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         if _is_multirun():
-            log.error("job failed (the sweep goes on): %s", err)
+            log.error("job failed (the sweep goes on): %s", getattr(err, "safe_message", err))
             return None
         sys.exit(1)
 

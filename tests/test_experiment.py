@@ -230,3 +230,17 @@ def test_regression_and_multiclass_tables_run_end_to_end(compose, tmp_path):
     multiclass = run_experiment(validate(compose(*common, "dataset.target=stage", "dataset.drop=[stay]",
                                                  "dataset.task=multiclass", "objective=macro_auroc")))
     assert multiclass.task == "multiclass" and multiclass.objective > 0.9
+
+
+def test_failure_reason_in_mlflow_names_the_column_but_not_patient_values(compose, tmp_path,
+                                                                         isolated_mlflow):
+    path = tmp_path / "cohort.csv"
+    path.write_text("age,outcome\n61,1\n72,0\nseventy-one,1\n55,0\n")
+    with pytest.raises(ValueError, match=r"e\.g\. \['seventy-one'\]"):  # the terminal shows it
+        _tracked_run(compose, tmp_path, "dataset=csv", f"dataset.path={path}",
+                     "dataset.target=outcome", "dataset.categorical=[]")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("biotab-test").experiment_id])
+    reason = run.data.tags["failure_reason"]
+    assert "column 'age'" in reason and "non-numeric" in reason
+    assert "seventy-one" not in reason
