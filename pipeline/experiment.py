@@ -347,11 +347,16 @@ def _log_plots(run, dataset, results, y, prediction, threshold):
 
 
 def run_name(config):
-    """A readable run name, e.g. ``mlp[64,32] relu ce adam l2=1e-04 es``."""
-    model, reg = config.model, config.regularization
-    parts = ["logistic" if model.name == "logistic"
-             else f"mlp[{','.join(map(str, model.hidden_layer_sizes))}] {model.activation}"]
-    parts += [LOSS_ABBREVIATIONS[config.loss.name], config.optimizer.name]
+    """A readable run name that tells a sweep's configurations apart in the MLflow UI,
+    e.g. ``mlp[64,32] relu ce adam lr=0.001 l2=0.0001 es``; the preprocessing appears when it
+    is not the standard one, the dataset when runs of several share an experiment."""
+    model, reg, opt = config.model, config.regularization, config.optimizer
+    parts = [] if config.tracking.experiment is None else [config.dataset["name"]]
+    parts += ["logistic" if model.name == "logistic"
+              else f"mlp[{','.join(map(str, model.hidden_layer_sizes))}] {model.activation}"]
+    if config.preprocess.get("name", "standard") != "standard":
+        parts.append(config.preprocess["name"])
+    parts += [LOSS_ABBREVIATIONS[config.loss.name], opt.name, f"lr={opt.learning_rate:g}"]
     parts += [f"{key}={value:g}" for key, value in
               (("l1", reg.l1), ("l2", reg.l2), ("dropout", reg.dropout)) if value]
     if reg.early_stopping:

@@ -49,7 +49,7 @@ def test_parent_run_with_one_nested_run_per_fold(breast_cancer_run):
     config, uri, result, client = breast_cancer_run
     parent = client.get_run(result.run_id)
     assert parent.info.status == "FINISHED"
-    assert parent.info.run_name == "mlp[64,32] relu ce adam l2=0.0001 es"
+    assert parent.info.run_name == "mlp[64,32] relu ce adam lr=0.001 l2=0.0001 es"
     folds = _children(client, result.run_id)
     assert sorted(r.data.tags["fold"] for r in folds) == ["0", "1", "2", "3", "4"]
     assert all(r.info.status == "FINISHED" for r in folds)
