@@ -339,6 +339,8 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
 def _check_choice(name, value, choices, instance_of=None):
     if instance_of is not None and isinstance(value, instance_of):
         return
+    # Lists and dicts are unhashable look-alikes; and since 1 == True, a bool must be given
+    # where the choices are bools and only there.
     if isinstance(value, (list, dict)) or value not in choices or (
         isinstance(value, (bool, np.bool_)) != all(isinstance(c, bool) for c in choices)
     ):
