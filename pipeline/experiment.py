@@ -28,8 +28,6 @@ from .progress import Progress
 from .splits import outer_splits, validation_split
 
 LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_error": "ae"}
-THRESHOLD_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv",
-                     "f1", "mcc")
 
 
 @dataclasses.dataclass
@@ -245,13 +243,9 @@ def _predict(model_pipeline, X, task):
 
 
 def _fold_metrics(task, y, prediction, threshold):
-    if task == "binary":
-        at_half = metrics.binary_metrics(y, prediction, 0.5)
-        tuned = metrics.binary_metrics(y, prediction, threshold)
-        return {**at_half, **{f"{m}_tuned": tuned[m] for m in THRESHOLD_METRICS}}
-    if task == "multiclass":
-        return metrics.multiclass_metrics(y, prediction)
-    return metrics.regression_metrics(y, prediction)
+    """The pooled metric set on one fold, without confidence intervals."""
+    return {name: stats["value"]
+            for name, stats in _evaluate(task, y, prediction, threshold, 0, 0, None).items()}
 
 
 # --- pooling and summaries -------------------------------------------------------

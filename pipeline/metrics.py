@@ -374,7 +374,8 @@ def _check_probabilities(prob, name: str, n: int, ndim: int) -> np.ndarray:
     return p
 
 
-def _check_binary(y_true, prob, name: str = "prob") -> tuple[np.ndarray, np.ndarray]:
+def check_binary(y_true, prob, name: str = "prob") -> tuple[np.ndarray, np.ndarray]:
+    """Validated 0/1 labels and probabilities as float arrays; ValueError names the argument."""
     y = _as_float_array(y_true, "y_true", 1)
     if not np.all((y == 0) | (y == 1)):
         raise ValueError("y_true must hold binary labels 0/1 (1 = positive class), got values "
@@ -382,7 +383,8 @@ def _check_binary(y_true, prob, name: str = "prob") -> tuple[np.ndarray, np.ndar
     return y, _check_probabilities(prob, name, y.size, 1)
 
 
-def _check_multiclass(y_true, proba, name: str = "proba") -> tuple[np.ndarray, np.ndarray]:
+def check_multiclass(y_true, proba, name: str = "proba") -> tuple[np.ndarray, np.ndarray]:
+    """Validated class codes and (n, K) probabilities; ValueError names the argument."""
     y = _as_float_array(y_true, "y_true", 1)
     p = _check_probabilities(proba, name, y.size, 2)
     k = p.shape[1]
@@ -405,7 +407,7 @@ def _check_regression(y_true, y_pred, name: str = "y_pred") -> tuple[np.ndarray,
     return y, pred
 
 
-_CHECKS = {"binary": _check_binary, "multiclass": _check_multiclass,
+_CHECKS = {"binary": check_binary, "multiclass": check_multiclass,
            "regression": _check_regression}
 
 
@@ -442,7 +444,7 @@ def binary_metrics(y_true, prob, threshold: float = 0.5) -> dict[str, float]:
     -------
     dict name -> float (``nan`` where undefined, see the module docstring).
     """
-    y, p = _check_binary(y_true, prob)
+    y, p = check_binary(y_true, prob)
     return _point(_metric_table("binary", _check_threshold(threshold)), y, p)
 
 
@@ -451,7 +453,7 @@ def auroc(y_true, prob) -> float:
 
     For per-epoch monitoring of a validation set. Arguments as in :func:`binary_metrics`.
     """
-    y, p = _check_binary(y_true, prob)
+    y, p = check_binary(y_true, prob)
     return float(_auroc(y, p, np.ones((1, y.size)))[0])
 
 
@@ -463,7 +465,7 @@ def multiclass_metrics(y_true, proba) -> dict[str, float]:
     y_true : array-like, shape (n,) -- class codes ``0..K-1``.
     proba : array-like, shape (n, K) -- class probabilities, rows summing to 1.
     """
-    y, p = _check_multiclass(y_true, proba)
+    y, p = check_multiclass(y_true, proba)
     return _point(_metric_table("multiclass"), y, p)
 
 
@@ -506,7 +508,7 @@ def choose_threshold(y_val, prob_val, method: str = "youden") -> float:
     """
     if method not in _THRESHOLD_CRITERIA:
         raise ValueError(f"method must be one of {THRESHOLD_METHODS}, got {method!r}")
-    y, p = _check_binary(y_val, prob_val, "prob_val")
+    y, p = check_binary(y_val, prob_val, "prob_val")
     n_pos, n_neg = y.sum(), y.size - y.sum()
     if n_pos == 0 or (method == "youden" and n_neg == 0):
         raise ValueError(f"y_val must contain both classes to choose a threshold by {method!r}; "
@@ -559,7 +561,7 @@ def net_benefit(y_true, prob, thresholds) -> np.ndarray:
     -------
     ndarray, shape (m,)
     """
-    y, p = _check_binary(y_true, prob)
+    y, p = check_binary(y_true, prob)
     return _net_benefit(y, p, _check_decision_thresholds(thresholds))
 
 
@@ -570,7 +572,7 @@ def decision_curve(y_true, prob, thresholds=DEFAULT_THRESHOLDS) -> dict[str, np.
     -------
     dict with ``thresholds``, ``model``, ``treat_all`` and ``treat_none``, each shape (m,).
     """
-    y, p = _check_binary(y_true, prob)
+    y, p = check_binary(y_true, prob)
     t = _check_decision_thresholds(thresholds)
     return {
         "thresholds": t.copy(),

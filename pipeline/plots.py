@@ -39,7 +39,7 @@ def _curves(y, prob: Curves) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         raise ValueError("prob is an empty dict; pass probabilities or {name: probabilities}")
     checked = {}
     for name, p in named.items():
-        y_checked, checked[name] = metrics._check_binary(y, p, f"prob[{name!r}]")
+        y_checked, checked[name] = metrics.check_binary(y, p, f"prob[{name!r}]")
     return y_checked, checked
 
 
@@ -230,13 +230,13 @@ def probability_histogram(y, prob, class_names: Sequence[str], bins: int = 20) -
     if prob.ndim == 1:
         if len(class_names) != 2:
             raise ValueError("1-D prob means a binary outcome: pass two class_names")
-        truth, prob = metrics._check_binary(truth, prob)
+        truth, prob = metrics.check_binary(truth, prob)
         fig, ax = _axes("Predicted probabilities", f"P({class_names[1]})", "patients")
         for code, name in enumerate(class_names):
             ax.hist(prob[truth == code], bins=edges, alpha=0.6, label=f"true {name}")
         ax.legend(fontsize="small")
         return fig
-    truth, prob = metrics._check_multiclass(truth, prob, "prob")
+    truth, prob = metrics.check_multiclass(truth, prob, "prob")
     k = prob.shape[1]
     fig = Figure(figsize=(4 * k, 3.5))
     fig.subplots_adjust(**{**MARGINS, "left": 0.08, "bottom": 0.14, "wspace": 0.08})
