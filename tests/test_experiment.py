@@ -57,17 +57,25 @@ def test_parent_run_with_one_nested_run_per_fold(breast_cancer_run):
 
 
 def test_learning_curves_have_one_point_per_epoch(breast_cancer_run):
+    """The run's per-epoch metrics are the fold means; each fold's curves are in a table."""
     config, uri, result, client = breast_cancer_run
-    for run in _children(client, result.run_id):
-        n_epochs = int(run.data.metrics["n_epochs"])
-        for key in ("train_loss", "val_loss", "val_auroc", "learning_rate"):
-            history = client.get_metric_history(run.info.run_id, key)
-            assert [m.step for m in history] == list(range(n_epochs))
-    (fold0,) = [r for r in _children(client, result.run_id) if r.data.tags["fold"] == "0"]
-    logged = [m.value for m in client.get_metric_history(fold0.info.run_id, "val_loss")]
-    assert logged == pytest.approx(result.folds[0].history["val_loss"], rel=1e-12)
-    mean_curve = client.get_metric_history(result.run_id, "mean_val_loss")
-    assert len(mean_curve) == max(len(f.history["val_loss"]) for f in result.folds)
+    longest = max(len(f.history["val_loss"]) for f in result.folds)
+    for key in ("train_loss", "val_loss", "val_auroc", "learning_rate"):
+        curve = client.get_metric_history(result.run_id, f"mean_{key}")
+        assert [m.step for m in sorted(curve, key=lambda m: m.step)] == list(range(longest))
+    first = [m.value for m in sorted(client.get_metric_history(result.run_id, "mean_val_loss"),
+                                     key=lambda m: m.step)][0]
+    assert first == pytest.approx(np.mean([f.history["val_loss"][0] for f in result.folds]))
+    table = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(
+        f"{client.get_run(result.run_id).info.artifact_uri}/learning_curves.csv")))
+    for fold in result.folds:
+        rows = table[table["fold"] == fold.index]
+        assert list(rows["epoch"]) == list(range(len(fold.history["train_loss"])))
+        for key in ("train_loss", "val_loss", "val_auroc", "learning_rate", "grad_norm"):
+            assert list(rows[key]) == pytest.approx(fold.history[key], rel=1e-12)
+    for run in _children(client, result.run_id):  # folds: final values only
+        assert client.get_metric_history(run.info.run_id, "val_loss") == []
+        assert run.data.metrics["n_epochs"] == len(result.folds[int(run.data.tags["fold"])].history["train_loss"])
 
 
 def test_every_metric_is_logged_with_confidence_intervals(breast_cancer_run):
@@ -87,7 +95,8 @@ def test_every_metric_is_logged_with_confidence_intervals(breast_cancer_run):
 def test_every_artifact_is_logged(breast_cancer_run):
     config, uri, result, client = breast_cancer_run
     names = {a.path for a in client.list_artifacts(result.run_id)}
-    assert {"config.yaml", "oof_predictions.csv", "decision_curve.csv", "feature_names.txt"} <= names
+    assert {"config.yaml", "oof_predictions.csv", "decision_curve.csv", "feature_names.txt",
+            "learning_curves.csv"} <= names
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert plots == {f"plots/{p}.png" for p in PLOTS}
     for run in _children(client, result.run_id):

@@ -148,13 +148,11 @@ def test_nested_fold_runs_carry_the_parent_tag(tracker):
     assert top.data.params == {"model.hidden": "(8,)"}
 
 
-def test_log_history_gives_one_point_per_epoch(tracker):
+def test_history_gives_one_point_per_epoch(tracker):
     history = {"train_loss": [0.9, 0.7, 0.5, 0.4, 0.35], "val_loss": np.linspace(1, 0.5, 5),
-               "best_epoch": 4}
+               "val_auroc": [0.6, 0.7], "best_epoch": 4}
     with tracker.run("curves") as run:
-        run.log_history(history)
-        run.log_history({"auroc": [0.6, 0.7]}, prefix="val_")
-        run.log_metrics({"auroc": 0.8, "threshold": float("nan")})
+        run.log_metrics({"auroc": 0.8, "threshold": float("nan")}, history=history)
     client = tracker.client
     points = client.get_metric_history(run.run_id, "train_loss")
     assert [p.step for p in points] == [0, 1, 2, 3, 4]
