@@ -335,10 +335,10 @@ def _oof_table(results, dataset):
 
 
 def _log_plots(run, dataset, results, y, prediction, threshold):
-    figures = {"learning_curves": plots.learning_curves([r.history for r in results])}
+    charts = {"learning_curves": plots.learning_curves([r.history for r in results])}
     if dataset.task == "binary":
         names = dataset.class_names or ["0", "1"]
-        figures.update(
+        charts.update(
             roc=plots.roc_curve(y, prediction),
             precision_recall=plots.precision_recall_curve(y, prediction),
             calibration=plots.calibration_curve(y, prediction),
@@ -347,10 +347,10 @@ def _log_plots(run, dataset, results, y, prediction, threshold):
             probability_histogram=plots.probability_histogram(y, prediction, names),
         )
     elif dataset.task == "multiclass":
-        figures["confusion_matrix"] = plots.confusion_matrix(
+        charts["confusion_matrix"] = plots.confusion_matrix(
             y, prediction.argmax(axis=1), dataset.class_names)
-    for name, figure in figures.items():
-        run.log_figure(figure, f"{name}.png")
+    for name, chart in charts.items():
+        run.log_chart(chart, name)
 
 
 # --- names, tags and small helpers ---------------------------------------------

@@ -2,7 +2,7 @@
 
 :func:`leaderboard` gives one row per configuration: per-fold mean and sd, pooled
 out-of-fold value and bootstrap 95% CI of the main metrics, ranked by one of them.
-:func:`build_report` writes ``report.html`` (self-contained: figures embedded as PNG),
+:func:`build_report` writes ``report.html`` (self-contained: figures inlined as SVG),
 ``leaderboard.md`` and ``leaderboard.csv``, and attaches them to the sweep run. The
 HTML adds the validation learning curves of every configuration, ROC and calibration
 curves of the best ones, a paired bootstrap comparison of the best two on the same
@@ -22,11 +22,9 @@ MLflow is reached through :mod:`pipeline.tracking` alone.
 from __future__ import annotations
 
 import argparse
-import base64
 import dataclasses
 import difflib
 import html
-import io
 import logging
 import re
 import shutil
@@ -34,13 +32,11 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from . import PROJECT_ROOT, metrics, plots, tracking
 
@@ -345,51 +341,6 @@ def _param(run: dict, key: str, default):
     return default if value in (None, "None", "") else value
 
 
-# --- figures --------------------------------------------------------------------------
-
-
-def learning_curves_figure(curves: Mapping[str, Mapping[str, Sequence[float]]],
-                           highlight: Sequence[str] = (), max_labelled: int = 10) -> Figure:
-    """Validation loss per epoch of several configurations, averaged over folds (and the
-    validation AUROC beside it when logged).
-
-    Parameters
-    ----------
-    curves : dict label -> {"mean_val_loss": [...], "mean_val_auroc": [...]} (per epoch).
-    highlight : labels drawn in colour with a legend entry when there are more than
-        ``max_labelled`` curves; the others are drawn thin and grey.
-    """
-    keys = [k for k in ("mean_val_loss", "mean_val_auroc") if any(c.get(k) for c in curves.values())]
-    if not keys:
-        raise ValueError("no configuration logged mean_val_loss or mean_val_auroc")
-    fig = Figure(figsize=(5 * len(keys) + 1, 4.5), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(keys), squeeze=False)[0])
-    labelled = list(curves) if len(curves) <= max_labelled else [c for c in curves if c in highlight]
-    for ax, key in zip(axes, keys):
-        grey_drawn = False
-        for label, curve in curves.items():
-            values = curve.get(key) or []
-            epochs = np.arange(1, len(values) + 1)
-            if label in labelled:
-                ax.plot(epochs, values, color=f"C{labelled.index(label) % 10}", zorder=3,
-                        label=label if ax is axes[0] else None)
-            else:
-                ax.plot(epochs, values, color="grey", lw=0.6, alpha=0.6,
-                        label="other configurations" if ax is axes[0] and not grey_drawn else None)
-                grey_drawn = True
-        ax.set(xlabel="epoch", ylabel=key.removeprefix("mean_").replace("_", " "),
-               title="Validation " + ("loss" if key.endswith("loss") else "AUROC") + " (mean over folds)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.legend(loc="outside lower center", fontsize="small", ncols=2)
-    return fig
-
-
-def _png(fig: Figure) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=plots.DPI)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -505,7 +456,8 @@ body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; 
 table { border-collapse: collapse; font-size: 0.85em; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; } td.num { text-align: right; white-space: nowrap; }
-tr.best td { background: #eef7ee; } .meta, small { color: #666; } img { max-width: 100%; }
+tr.best td { background: #eef7ee; } .meta, small { color: #666; }
+figure { margin: 1em 0; } figure > svg { max-width: 100%; height: auto; }
 .note { background: #fff8e5; border-left: 4px solid #e0b000; padding: 0.5em 1em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
 """
@@ -560,10 +512,14 @@ def _html_learning_curves(c: _Context) -> str:
     if not any(v for curve in curves.values() for v in curve.values()):
         return "<p>No configuration logged validation learning curves.</p>"
     best = [labels[r["run_id"]] for r in c.ranked[:c.top]]
-    figure = learning_curves_figure(curves, best)
-    return (f"<img alt='learning curves' src='data:image/png;base64,{_png(figure)}'>"
-            "<p><small>Mean over folds of the loss on each fold's inner validation part; curves end "
+    return (_figure(plots.validation_curves(curves, best))
+            + "<p><small>Mean over folds of the loss on each fold's inner validation part; curves end "
             "early where early stopping ended every fold.</small></p>")
+
+
+def _figure(chart: plots.Chart) -> str:
+    """The chart's SVG markup, inline: the page stays one self-contained file."""
+    return f"<figure>{chart.to_svg()}</figure>"
 
 
 def _html_curves(c: _Context) -> str:
@@ -582,9 +538,8 @@ def _html_curves(c: _Context) -> str:
         else:
             shown[labels[run["run_id"]]] = c.oof[run["run_id"]].prediction
     y = c.oof[best["run_id"]].y
-    images = "".join(f"<img alt='{name}' src='data:image/png;base64,{_png(figure(y, shown))}'>"
-                     for name, figure in (("ROC", plots.roc_curve), ("calibration", plots.calibration_curve)))
-    return images + "".join(f"<p><small>{html.escape(n)}</small></p>" for n in notes) + (
+    figures = _figure(plots.roc_curve(y, shown)) + _figure(plots.calibration_curve(y, shown))
+    return figures + "".join(f"<p><small>{html.escape(n)}</small></p>" for n in notes) + (
         "<p><small>Pooled out-of-fold predictions (averaged over repeats per patient).</small></p>")
 
 

@@ -14,7 +14,6 @@ import importlib
 import logging
 import os
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -57,7 +56,7 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def _run(raw):
-    # Imported here: pandas, scikit-learn and matplotlib are for the jobs, not for the
+    # Imported here: pandas and scikit-learn are for the jobs, not for the
     # process that launches a sweep.
     from .experiment import run_experiment
 
@@ -68,7 +67,8 @@ def _run(raw):
         raise
     tracker, where = _tracker(config.tracking.enabled, config.tracking.uri,
                               _experiment_name(config.tracking.experiment, config.dataset))
-    result = run_experiment(config, tracker, parent_run_id=os.environ.get(SWEEP_RUN_ID))
+    parent = _sweep_run_id(tracker.uri, config.sweep_id) if tracker else None
+    result = run_experiment(config, tracker, parent_run_id=parent)
     _print_summary(result, where)
     return result.objective
 
@@ -106,11 +106,20 @@ def _record_invalid_config(raw, err):
         tags = {"biotab.role": "configuration", "overrides": " ".join(_overrides())}
         if raw.get("sweep_id"):
             tags["sweep_id"] = raw["sweep_id"]
-        with tracker.run("invalid configuration", tags=tags, parent=os.environ.get(SWEEP_RUN_ID)):
+        parent = _sweep_run_id(tracker.uri, raw.get("sweep_id"))
+        with tracker.run("invalid configuration", tags=tags, parent=parent):
             raise err
     except Exception as recorded:
         if recorded is not err:
             log.warning("could not record the failed configuration in MLflow: %s", recorded)
+
+
+def _sweep_run_id(uri, sweep_id):
+    """The run grouping this job's sweep: from the environment, else (joblib's workers
+    start before the sweep run exists) looked up by the sweep id."""
+    from . import tracking
+
+    return os.environ.get(SWEEP_RUN_ID) or (tracking.sweep_run_id(uri, sweep_id) if sweep_id else None)
 
 
 def _print_summary(result, where):
@@ -159,63 +168,117 @@ class SweepCallback(Callback):
     store, experiment and sweep run created once (parallel jobs racing to create an empty
     SQLite store fail, and ``set_experiment`` can lose a creation race and log into
     "Default"). After the jobs: which failed and why, the leaderboard, the report, and the
-    sweep run closed. An exit handler closes the sweep run even if the sweep dies."""
+    sweep run closed. An exit handler closes the sweep run even if the sweep dies.
+
+    Under the joblib launcher this MLflow work runs in the launcher's worker processes,
+    which import what the jobs need meanwhile: the launching process never imports
+    mlflow, pandas or scikit-learn (~3 s), and the first jobs start warm.
+    """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         for var in BLAS_THREADS:
             os.environ.setdefault(var, "1")  # inherited by the launcher's worker processes
-        self.run_id = None
-        if not config.tracking.enabled:
-            return
-        from . import tracking
-
-        self.uri = tracking.resolve_tracking_uri(config.tracking.uri)
-        self.experiment = _experiment_name(config.tracking.experiment, config.dataset)
+        # Before any worker starts: the jobs read it (config key sweep_id).
         self.sweep_id = os.environ.get(SWEEP_ID) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        os.environ[SWEEP_ID] = self.sweep_id
+        self.launcher, self.run_id = config.hydra.launcher, None
+        self.tracking = OmegaConf.to_container(config.tracking, resolve=True)
+        if not self.tracking["enabled"]:
+            _in_worker(self.launcher, self.tracking)
+            return
+        self.experiment = _experiment_name(config.tracking.experiment, config.dataset)
         self.report_dir = Path(config.hydra.sweep.dir) / "report"
         overrides = " ".join(config.hydra.overrides.task)
-        self.run_id = tracking.start_sweep(self.uri, self.experiment, self.sweep_id,
-                                           f"sweep {overrides}".strip(), overrides)
-        os.environ[SWEEP_ID], os.environ[SWEEP_RUN_ID] = self.sweep_id, self.run_id
-        atexit.register(self._close, failed_reason="the sweep process ended before the jobs did")
-        # Import the report's dependencies (pandas, matplotlib: ~2 s) while the jobs run.
-        threading.Thread(target=importlib.import_module, args=("pipeline.report",), daemon=True).start()
+        self.uri, self.run_id = _in_worker(self.launcher, self.tracking, _open_sweep,
+                                           self.tracking["uri"], self.experiment, self.sweep_id,
+                                           overrides)
+        os.environ[SWEEP_RUN_ID] = self.run_id  # for launchers that start workers later
+        atexit.register(self._close_if_open)
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         if self.run_id:
-            self._close()
+            print(_in_worker(self.launcher, self.tracking, _close_sweep, self.uri, self.experiment,
+                             self.sweep_id, self.run_id, self.report_dir))
+            self.run_id = None
 
-    def _close(self, failed_reason=None):
-        """Summarise and close the sweep run (once)."""
-        from . import tracking
-
-        if tracking.run_status(self.uri, self.run_id) != "RUNNING":
-            return
-        failed = tracking.failed_runs(self.uri, self.experiment,
-                                      {"sweep_id": self.sweep_id, "biotab.role": "configuration"})
-        if failed_reason:
-            failed.append({"run_name": "sweep", "failure_reason": failed_reason})
-        n_runs = len(tracking.search_runs(self.uri, self.experiment, {
-            "sweep_id": self.sweep_id, "biotab.role": "configuration"}))
-        try:
-            _summarise_sweep(self.uri, self.sweep_id, failed, self.report_dir)
-        except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
-            log.warning("could not summarise the sweep: %s", err)
-        finally:
-            tracking.end_sweep(self.uri, self.run_id, failed, n_runs)
-        print(f"sweep {self.sweep_id}: {n_runs} configurations, {len(failed)} failed. "
-              f"Compare them with: {_how_to_open(self.uri)}")
+    def _close_if_open(self):
+        if self.run_id:  # the sweep process is ending before on_multirun_end ran
+            print(_close_sweep(self.uri, self.experiment, self.sweep_id, self.run_id,
+                               self.report_dir, "the sweep process ended before the jobs did"))
 
 
-def _summarise_sweep(uri, sweep_id, failed, report_dir):
-    """Print the failures and the leaderboard, and write the report next to the sweep's outputs."""
+def _in_worker(launcher: DictConfig, tracking: dict, task=None, *args):
+    """``task(*args)`` in a worker of the joblib launcher, every worker warming up for the
+    jobs meanwhile (see :func:`_warm_up`); in this process for other launchers.
+
+    joblib keeps its loky worker pool alive between ``Parallel`` calls made with the same
+    arguments, so the launcher's own call then reuses these warm workers.
+    """
+    if not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
+        return task(*args) if task else None
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    arguments = {k: v for k, v in OmegaConf.to_container(launcher, resolve=True).items()
+                 if k != "_target_"}
+    arguments["backend"] = "loky"  # exactly as the launcher builds its Parallel
+    process_joblib_cfg(arguments)
+    n_workers = effective_n_jobs(arguments["n_jobs"])
+    calls = [delayed(_warm_up)(tracking, task, *args)]
+    calls += [delayed(_warm_up)(tracking) for _ in range(n_workers - 1)]
+    return Parallel(**arguments)(calls)[0]
+
+
+def _warm_up(tracking: dict, task=None, *args):
+    """Run ``task(*args)`` (if any), then do the once-per-process work of a job's first run
+    (imports: ~3 s); return the task's result. ``tracking``: the config's tracking block."""
+    result = task(*args) if task else None
+    importlib.import_module("pipeline.experiment")
+    if tracking["enabled"]:
+        importlib.import_module("pipeline.tracking").warm_up(tracking["uri"])
+    return result
+
+
+def _open_sweep(configured_uri, experiment, sweep_id, overrides):
+    """Create the store, the experiment and the sweep run; return (store URI, run id)."""
+    from . import tracking
+
+    uri = tracking.resolve_tracking_uri(configured_uri)
+    return uri, tracking.start_sweep(uri, experiment, sweep_id, f"sweep {overrides}".strip(), overrides)
+
+
+def _close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=None) -> str:
+    """List failures, print the leaderboard, write the report and close the sweep run
+    (once); return what to show the user."""
+    from . import tracking
+
+    if tracking.run_status(uri, run_id) != "RUNNING":
+        return ""
+    runs = tracking.search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
+    failed = [{"run_name": r["run_name"], "failure_reason": r["tags"].get("failure_reason", "")}
+              for r in runs if r["status"] == "FAILED"]
+    if failed_reason:
+        failed.append({"run_name": "sweep", "failure_reason": failed_reason})
+    lines = [f"  FAILED {f['run_name']}: {f['failure_reason']}" for f in failed]
+    try:
+        lines += _summarise_sweep(uri, sweep_id, runs, report_dir)
+    except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
+        log.warning("could not summarise the sweep: %s", err)
+    finally:
+        tracking.end_sweep(uri, run_id, failed, len(runs))
+    lines.append(f"sweep {sweep_id}: {len(runs)} configurations, {len(failed)} failed. "
+                 f"Compare them with: {_how_to_open(uri)}")
+    return "\n".join(lines)
+
+
+def _summarise_sweep(uri, sweep_id, runs, report_dir) -> list[str]:
+    """The leaderboard, and the report written next to the sweep's outputs."""
     from . import report
 
-    for f in failed:
-        print(f"  FAILED {f['run_name']}: {f['failure_reason']}")
-    print(report.format_leaderboard(report.leaderboard(uri, sweep_id=sweep_id)))
-    print(f"report: {report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir) / 'report.html'}")
+    board = report.format_leaderboard(report.leaderboard(uri, sweep_id=sweep_id))
+    path = report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir) / "report.html"
+    return [board, f"report: {path}"]
 
 
 if __name__ == "__main__":

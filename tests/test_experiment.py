@@ -75,7 +75,8 @@ def test_learning_curves_have_one_point_per_epoch(breast_cancer_run):
             assert list(rows[key]) == pytest.approx(fold.history[key], rel=1e-12)
     for run in _children(client, result.run_id):  # folds: final values only
         assert client.get_metric_history(run.info.run_id, "val_loss") == []
-        assert run.data.metrics["n_epochs"] == len(result.folds[int(run.data.tags["fold"])].history["train_loss"])
+        fold = result.folds[int(run.data.tags["fold"])]
+        assert run.data.metrics["n_epochs"] == len(fold.history["train_loss"])
 
 
 def test_every_metric_is_logged_with_confidence_intervals(breast_cancer_run):
@@ -98,7 +99,7 @@ def test_every_artifact_is_logged(breast_cancer_run):
     assert {"config.yaml", "oof_predictions.csv", "decision_curve.csv", "feature_names.txt",
             "learning_curves.csv"} <= names
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    assert plots == {f"plots/{p}.png" for p in PLOTS}
+    assert plots == {f"plots/{p}.svg" for p in PLOTS}
     for run in _children(client, result.run_id):
         assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["weights.npz"]
     oof = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import html
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,6 +29,7 @@ SWEEP = "test-sweep"
 CONFIGURATIONS = (["model=logistic"], ["model=mlp", "regularization=none"],
                   ["model=mlp", "regularization=l2"])
 BINARY_MAIN = report.MAIN_METRICS["binary"]
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(autouse=True)
@@ -170,12 +172,19 @@ def test_runs_sharing_a_name_get_distinct_labels():
 # --- the report ------------------------------------------------------------------------------
 
 
-def test_build_report_writes_the_three_files_with_embedded_figures(sweep, built):
+def test_build_report_writes_the_three_files_with_inline_figures(sweep, built):
     assert built == sweep.dir / "report"
     assert {p.name for p in built.iterdir()} == set(report.FILES)
     page = (built / "report.html").read_text()
-    assert len(re.findall(r"src='data:image/png;base64,[A-Za-z0-9+/=]{100,}'", page)) == 3
-    assert "<img" in page and "src='http" not in page and "src=\"" not in page  # self-contained
+    charts = [ET.fromstring(svg) for svg in re.findall(r"<figure>(.*?)</figure>", page, flags=re.S)]
+    assert [chart.findtext(f"{SVG}title") for chart in charts] == [
+        "Validation learning curves", "ROC curve", "Calibration"]
+    assert "<img" not in page and "src=" not in page and "href=" not in page  # self-contained
+    board = report.leaderboard(sweep.uri, sweep_id=SWEEP)
+    legends = [[t.text for t in chart.findall(f".//{SVG}g[@class='legend']/{SVG}text")] for chart in charts]
+    assert legends[0] == list(board["label"][:3])  # every finished configuration
+    best = legends[1][0]  # names are shortened in the middle to leave room for the number
+    assert best.startswith(board["label"][0][:15]) and best.endswith(f"(AUROC {board['auroc'][0]:.3f})")
     for result in sweep.results:
         assert html.escape(result.run_name) in page and result.run_id in page
     assert html.escape("broken | configuration") in page and "training diverged" in page

@@ -18,13 +18,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline import tracking
+from pipeline import plots, tracking
 from pipeline.estimators import NeuralNetClassifier
 
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
@@ -174,7 +173,7 @@ def test_many_and_long_params_are_batched_and_truncated(tracker):
     assert 0 < len(logged["notes"]) < 10_000
 
 
-def test_exception_marks_the_run_failed_and_is_reraised(tracker, uri):
+def test_exception_marks_the_run_failed_and_is_reraised(tracker):
     with pytest.raises(ValueError, match="column 'age'"):
         with tracker.run("broken config"):
             raise ValueError("column 'age' is missing")
@@ -186,37 +185,31 @@ def test_exception_marks_the_run_failed_and_is_reraised(tracker, uri):
     assert runs["broken config"].data.tags["failure_reason"] == "ValueError: column 'age' is missing"
     assert runs["interrupted"].info.status == "KILLED"
 
-    failed = tracking.failed_runs(uri, "unit")
-    assert [(f["run_name"], f["failure_reason"]) for f in failed] == [
-        ("broken config", "ValueError: column 'age' is missing")]
-    assert tracking.failed_runs(uri, "unit", tags={"sweep_id": "other"}) == []
-    assert tracking.failed_runs(uri, "no such experiment") == []
-
 
 def test_failure_reason_is_truncated(tracker):
     with pytest.raises(RuntimeError):
         with tracker.run("verbose"):
             raise RuntimeError("x" * 20_000)
-    [failed] = tracking.failed_runs(tracker.uri, "unit")
-    assert len(failed["failure_reason"]) == tracking.MAX_FAILURE_REASON
+    [failed] = tracking.search_runs(tracker.uri, "unit")
+    assert failed["status"] == "FAILED"
+    assert len(failed["tags"]["failure_reason"]) == tracking.MAX_FAILURE_REASON
 
 
 def test_artifacts(tracker, tmp_path):
-    fig = Figure()
-    fig.add_subplot().plot([0, 1], [0, 1])
+    chart = plots.roc_curve(np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.4, 0.6]))
     oof = pd.DataFrame({"row": [3, 1], "fold": [0, 1], "probability": [0.2, 0.9], "label": [0, 1]})
     weights = {"coef_0": np.arange(6.0).reshape(2, 3), "intercept_0": np.zeros(3)}
     with tracker.run("artifacts") as run:
         run.log_text("seed: 0\n", "config.yaml")
         run.log_table(oof, "oof_predictions.csv")
         run.log_npz(weights, "weights.npz")
-        run.log_figure(fig, "roc.png")
-        run.log_figure(fig, "calibration")
+        run.log_chart(chart, "roc")
+        run.log_chart(chart, "calibration")
     client = tracker.client
     assert {a.path for a in client.list_artifacts(run.run_id)} == {
         "config.yaml", "oof_predictions.csv", "weights.npz", "plots"}
     assert {a.path for a in client.list_artifacts(run.run_id, "plots")} == {
-        "plots/roc.png", "plots/calibration.png"}
+        "plots/roc.svg", "plots/calibration.svg"}
 
     local = Path(mlflow.artifacts.download_artifacts(run_id=run.run_id, dst_path=str(tmp_path / "dl"),
                                                      tracking_uri=tracker.uri))
@@ -224,7 +217,7 @@ def test_artifacts(tracker, tmp_path):
     with np.load(local / "weights.npz") as loaded:
         np.testing.assert_array_equal(loaded["coef_0"], weights["coef_0"])
     assert (local / "config.yaml").read_text() == "seed: 0\n"
-    assert (local / "plots" / "roc.png").read_bytes().startswith(b"\x89PNG")
+    assert (local / "plots" / "roc.svg").read_text() == chart.to_svg()
 
 
 # --- models ---------------------------------------------------------------------------
