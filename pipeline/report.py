@@ -345,17 +345,15 @@ def _param(run: dict, key: str, default):
 
 
 def build_report(uri: str, sweep_id: str | None = None, experiment: str | None = None,
-                 metric: str = "auroc", out_dir: str | Path | None = None, top: int = 3) -> Path:
+                 metric: str = "auroc", out_dir: str | Path | None = None,
+                 top: int = 3) -> tuple[Path, pd.DataFrame]:
     """Write ``report.html``, ``leaderboard.md`` and ``leaderboard.csv`` into ``out_dir``
     (default ``reports/<sweep id or experiment>`` at the project root) and attach them to
-    the sweep run, under ``report/``, when there is one; return ``out_dir``.
+    the sweep run, under ``report/``, when there is one; return ``out_dir`` and the
+    :func:`leaderboard`.
 
     ``top``: how many of the best configurations get ROC and calibration curves.
     """
-    return _build(uri, sweep_id, experiment, metric, out_dir, top)[0]
-
-
-def _build(uri, sweep_id, experiment, metric, out_dir, top):
     if not (isinstance(top, int) and top >= 1):
         raise ValueError(f"top must be a positive integer, got {top!r}")
     runs, sweep_id = _configuration_runs(uri, sweep_id, experiment)
@@ -734,7 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.list:
             print(_format_sweeps(list_sweeps(uri)))
             return 0
-        out_dir, board = _build(uri, args.sweep, args.experiment, args.metric, args.out, args.top)
+        out_dir, board = build_report(uri, args.sweep, args.experiment, args.metric, args.out, args.top)
     except Exception as err:  # one readable line; the traceback only with --debug
         if args.debug:
             raise

@@ -563,13 +563,6 @@ def find_sweep_run(uri: str, sweep_id: str) -> dict | None:
     return runs[-1] if runs else None
 
 
-@functools.cache
-def sweep_run_id(uri: str, sweep_id: str) -> str | None:
-    """:func:`find_sweep_run`'s run id, asked once per process (a worker runs many jobs)."""
-    found = find_sweep_run(uri, sweep_id)
-    return found["run_id"] if found else None
-
-
 def _experiment_names(client: MlflowClient) -> dict[str, str]:
     """Id -> name of the store's active experiments."""
     names, token = {}, None

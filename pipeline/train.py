@@ -10,7 +10,9 @@ returns the objective metric (for sweepers such as Optuna). Examples::
 """
 
 import atexit
+import gc
 import importlib
+import json
 import logging
 import os
 import sys
@@ -30,7 +32,8 @@ from .config import ConfigError, validate
 log = logging.getLogger("biotab")
 HEADLINE = ("auroc", "auprc", "brier", "calibration_slope", "sensitivity", "specificity",
             "macro_auroc", "accuracy", "rmse", "r2")
-SWEEP_ID, SWEEP_RUN_ID = "BIOTAB_SWEEP_ID", "BIOTAB_SWEEP_RUN_ID"  # set for a multirun's jobs
+SWEEP_ID = "BIOTAB_SWEEP_ID"  # set for a multirun's jobs (config key sweep_id)
+SWEEP_FILE = "mlflow_sweep.json"  # in the sweep directory: the sweep run the jobs nest under
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -67,8 +70,7 @@ def _run(raw):
         raise
     tracker, where = _tracker(config.tracking.enabled, config.tracking.uri,
                               _experiment_name(config.tracking.experiment, config.dataset))
-    parent = _sweep_run_id(tracker.uri, config.sweep_id) if tracker else None
-    result = run_experiment(config, tracker, parent_run_id=parent)
+    result = run_experiment(config, tracker, parent_run_id=_sweep_run_id())
     _print_summary(result, where)
     return result.objective
 
@@ -106,20 +108,21 @@ def _record_invalid_config(raw, err):
         tags = {"biotab.role": "configuration", "overrides": " ".join(_overrides())}
         if raw.get("sweep_id"):
             tags["sweep_id"] = raw["sweep_id"]
-        parent = _sweep_run_id(tracker.uri, raw.get("sweep_id"))
-        with tracker.run("invalid configuration", tags=tags, parent=parent):
+        with tracker.run("invalid configuration", tags=tags, parent=_sweep_run_id()):
             raise err
     except Exception as recorded:
         if recorded is not err:
             log.warning("could not record the failed configuration in MLflow: %s", recorded)
 
 
-def _sweep_run_id(uri, sweep_id):
-    """The run grouping this job's sweep: from the environment, else (joblib's workers
-    start before the sweep run exists) looked up by the sweep id."""
-    from . import tracking
-
-    return os.environ.get(SWEEP_RUN_ID) or (tracking.sweep_run_id(uri, sweep_id) if sweep_id else None)
+def _sweep_run_id():
+    """The run this job of a sweep nests under: the sweep run that :class:`SweepCallback`
+    recorded in the sweep directory (joblib's workers start before it exists, so the
+    environment cannot carry it); None outside a sweep."""
+    if not _is_multirun():
+        return None
+    path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
+    return json.loads(path.read_text())["run_id"] if path.exists() else None
 
 
 def _print_summary(result, where):
@@ -167,12 +170,13 @@ class SweepCallback(Callback):
     """Brackets a multirun. Before any job starts: one BLAS thread per job, and the MLflow
     store, experiment and sweep run created once (parallel jobs racing to create an empty
     SQLite store fail, and ``set_experiment`` can lose a creation race and log into
-    "Default"). After the jobs: which failed and why, the leaderboard, the report, and the
-    sweep run closed. An exit handler closes the sweep run even if the sweep dies.
+    "Default"); the sweep run's id goes into ``<sweep dir>/mlflow_sweep.json`` for the jobs.
+    After the jobs: which failed and why, the leaderboard, the report, and the sweep run
+    closed. An exit handler closes the sweep run even if the sweep dies.
 
     Under the joblib launcher this MLflow work runs in the launcher's worker processes,
-    which import what the jobs need meanwhile: the launching process never imports
-    mlflow, pandas or scikit-learn (~3 s), and the first jobs start warm.
+    which import what the jobs need meanwhile: the launching process never imports mlflow,
+    pandas or scikit-learn (~3 s), and the first jobs start warm.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
@@ -186,13 +190,16 @@ class SweepCallback(Callback):
         if not self.tracking["enabled"]:
             _in_worker(self.launcher, self.tracking)
             return
-        self.experiment = _experiment_name(config.tracking.experiment, config.dataset)
-        self.report_dir = Path(config.hydra.sweep.dir) / "report"
-        overrides = " ".join(config.hydra.overrides.task)
+        self.experiment = _experiment_name(self.tracking["experiment"], config.dataset)
+        sweep_dir = Path(config.hydra.sweep.dir)
+        self.report_dir = sweep_dir / "report"
         self.uri, self.run_id = _in_worker(self.launcher, self.tracking, _open_sweep,
                                            self.tracking["uri"], self.experiment, self.sweep_id,
-                                           overrides)
-        os.environ[SWEEP_RUN_ID] = self.run_id  # for launchers that start workers later
+                                           " ".join(config.hydra.overrides.task))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps({
+            "sweep_id": self.sweep_id, "tracking_uri": self.uri, "experiment": self.experiment,
+            "run_id": self.run_id}, indent=1))
         atexit.register(self._close_if_open)
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
@@ -237,6 +244,11 @@ def _warm_up(tracking: dict, task=None, *args):
     importlib.import_module("pipeline.experiment")
     if tracking["enabled"]:
         importlib.import_module("pipeline.tracking").warm_up(tracking["uri"])
+    # Without psutil, loky runs a full gc.collect() after every job: ~0.17 s over the
+    # ~340,000 objects of these imports, which live as long as the worker. Frozen, they
+    # are skipped by every collection.
+    gc.collect()
+    gc.freeze()
     return result
 
 
@@ -262,7 +274,7 @@ def _close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=No
         failed.append({"run_name": "sweep", "failure_reason": failed_reason})
     lines = [f"  FAILED {f['run_name']}: {f['failure_reason']}" for f in failed]
     try:
-        lines += _summarise_sweep(uri, sweep_id, runs, report_dir)
+        lines += _summarise_sweep(uri, sweep_id, report_dir)
     except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
         log.warning("could not summarise the sweep: %s", err)
     finally:
@@ -272,13 +284,12 @@ def _close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=No
     return "\n".join(lines)
 
 
-def _summarise_sweep(uri, sweep_id, runs, report_dir) -> list[str]:
+def _summarise_sweep(uri, sweep_id, report_dir) -> list[str]:
     """The leaderboard, and the report written next to the sweep's outputs."""
     from . import report
 
-    board = report.format_leaderboard(report.leaderboard(uri, sweep_id=sweep_id))
-    path = report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir) / "report.html"
-    return [board, f"report: {path}"]
+    out_dir, board = report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir)
+    return [report.format_leaderboard(board), f"report: {out_dir / 'report.html'}"]
 
 
 if __name__ == "__main__":

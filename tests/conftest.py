@@ -43,7 +43,7 @@ def write_table(tmp_path):
 
 
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
-              "BIOTAB_SWEEP_ID", "BIOTAB_SWEEP_RUN_ID")
+              "BIOTAB_SWEEP_ID")
 
 
 def compose_config(*overrides: str) -> dict:

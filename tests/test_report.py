@@ -74,7 +74,7 @@ def sweep(tmp_path_factory):
 @pytest.fixture(scope="module")
 def built(sweep):
     """The report of the sweep, built once."""
-    return report.build_report(sweep.uri, sweep_id=SWEEP, out_dir=sweep.dir / "report")
+    return report.build_report(sweep.uri, sweep_id=SWEEP, out_dir=sweep.dir / "report")[0]
 
 
 def _logged(uri: str, run_id: str) -> dict:
