@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -122,7 +123,7 @@ def _sweep_run_id():
     if not _is_multirun():
         return None
     path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
-    return json.loads(path.read_text())["run_id"] if path.exists() else None
+    return json.loads(path.read_text()).get("run_id") if path.exists() else None
 
 
 def _print_summary(result, where):
@@ -188,31 +189,83 @@ class SweepCallback(Callback):
         self.launcher, self.run_id = config.hydra.launcher, None
         self.tracking = OmegaConf.to_container(config.tracking, resolve=True)
         if not self.tracking["enabled"]:
-            _in_worker(self.launcher, self.tracking)
+            self.opening = _Background(_in_worker, self.launcher, self.tracking)
             return
         self.experiment = _experiment_name(self.tracking["experiment"], config.dataset)
         sweep_dir = Path(config.hydra.sweep.dir)
-        self.report_dir = sweep_dir / "report"
-        self.uri, self.run_id = _in_worker(self.launcher, self.tracking, _open_sweep,
-                                           self.tracking["uri"], self.experiment, self.sweep_id,
-                                           " ".join(config.hydra.overrides.task))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / SWEEP_FILE).write_text(json.dumps({
-            "sweep_id": self.sweep_id, "tracking_uri": self.uri, "experiment": self.experiment,
-            "run_id": self.run_id}, indent=1))
+        self.report_dir, sweep_file = sweep_dir / "report", sweep_dir / SWEEP_FILE
+        _write_json(sweep_file, {"status": "opening"})
+        # The workers go on importing while Hydra composes every job's config to check it.
+        self.opening = _Background(_in_worker, self.launcher, self.tracking, _open_sweep, sweep_file,
+                                   self.tracking["uri"], self.experiment, self.sweep_id,
+                                   " ".join(config.hydra.overrides.task))
+        try:
+            state = _wait_for_sweep_run(sweep_file, self.opening)
+        except Exception as err:  # Hydra only warns about a callback's exceptions
+            raise SystemExit(f"error: {err}") from err
+        self.uri, self.run_id = state["tracking_uri"], state["run_id"]
         atexit.register(self._close_if_open)
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        self.opening.outcome()
         if self.run_id:
-            print(_in_worker(self.launcher, self.tracking, _close_sweep, self.uri, self.experiment,
-                             self.sweep_id, self.run_id, self.report_dir))
+            summary, n_finished = _in_worker(self.launcher, self.tracking, _close_sweep, self.uri,
+                                             self.experiment, self.sweep_id, self.run_id,
+                                             self.report_dir)
             self.run_id = None
+            print(summary)
+            if not n_finished:  # Hydra only warns about a callback's exceptions, not SystemExit
+                raise SystemExit("error: no configuration of the sweep finished (see above)")
+
+    def __getstate__(self):  # Hydra sends its callbacks to every job: the thread stays here
+        return {key: value for key, value in self.__dict__.items() if key != "opening"}
 
     def _close_if_open(self):
         if self.run_id:  # the sweep process is ending before on_multirun_end ran
             print(_close_sweep(self.uri, self.experiment, self.sweep_id, self.run_id,
-                               self.report_dir, "the sweep process ended before the jobs did"))
+                               self.report_dir, "the sweep process ended before the jobs did")[0])
+
+
+class _Background(threading.Thread):
+    """``function(*args)`` in a thread; :meth:`outcome` waits and returns or raises its result."""
+
+    def __init__(self, function, *args):
+        super().__init__(daemon=True)
+        self.function, self.args, self.error = function, args, None
+        self.start()
+
+    def run(self):
+        try:
+            self.result = self.function(*self.args)
+        except BaseException as err:  # handed to whoever asks for the outcome
+            self.error = err
+
+    def outcome(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _wait_for_sweep_run(sweep_file: Path, opening: _Background) -> dict:
+    """The sweep file's state once the sweep run is open; raises if opening it failed."""
+    while (state := json.loads(sweep_file.read_text()))["status"] == "opening":
+        if not opening.is_alive():
+            opening.outcome()  # raises what stopped it before the file was written
+            raise RuntimeError(f"the sweep's MLflow set-up ended without opening it ({sweep_file})")
+        time.sleep(0.02)
+    if state["status"] == "failed":
+        raise RuntimeError(f"could not open the sweep in MLflow: {state['error']}")
+    return state
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Replace ``path`` at once: another process may read it at any moment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(data, indent=1))
+    partial.replace(path)
 
 
 def _in_worker(launcher: DictConfig, tracking: dict, task=None, *args):
@@ -252,21 +305,28 @@ def _warm_up(tracking: dict, task=None, *args):
     return result
 
 
-def _open_sweep(configured_uri, experiment, sweep_id, overrides):
-    """Create the store, the experiment and the sweep run; return (store URI, run id)."""
+def _open_sweep(sweep_file, configured_uri, experiment, sweep_id, overrides):
+    """Create the store, the experiment and the sweep run, and record them in ``sweep_file``
+    (where the jobs and the launching process find them)."""
     from . import tracking
 
-    uri = tracking.resolve_tracking_uri(configured_uri)
-    return uri, tracking.start_sweep(uri, experiment, sweep_id, f"sweep {overrides}".strip(), overrides)
+    state = {"sweep_id": sweep_id, "experiment": experiment}
+    try:
+        uri = tracking.resolve_tracking_uri(configured_uri)
+        run_id = tracking.start_sweep(uri, experiment, sweep_id, f"sweep {overrides}".strip(), overrides)
+    except Exception as err:
+        _write_json(sweep_file, {**state, "status": "failed", "error": f"{type(err).__name__}: {err}"})
+        raise
+    _write_json(sweep_file, {**state, "status": "open", "tracking_uri": uri, "run_id": run_id})
 
 
-def _close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=None) -> str:
+def _close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=None):
     """List failures, print the leaderboard, write the report and close the sweep run
-    (once); return what to show the user."""
+    (once); return what to show the user and how many configurations finished."""
     from . import tracking
 
     if tracking.run_status(uri, run_id) != "RUNNING":
-        return ""
+        return "", 0
     runs = tracking.search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
     failed = [{"run_name": r["run_name"], "failure_reason": r["tags"].get("failure_reason", "")}
               for r in runs if r["status"] == "FAILED"]
@@ -281,7 +341,7 @@ def _close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=No
         tracking.end_sweep(uri, run_id, failed, len(runs))
     lines.append(f"sweep {sweep_id}: {len(runs)} configurations, {len(failed)} failed. "
                  f"Compare them with: {_how_to_open(uri)}")
-    return "\n".join(lines)
+    return "\n".join(lines), sum(r["status"] == "FINISHED" for r in runs)
 
 
 def _summarise_sweep(uri, sweep_id, report_dir) -> list[str]:

@@ -1,6 +1,7 @@
 """Real multiruns (slow): joblib, a local MLflow server, submitit, Optuna with a diverging
 trial. Each sweep logs into its own fresh store and must lose no run."""
 
+import json
 import os
 import socket
 import subprocess
@@ -18,7 +19,7 @@ FAST = ["optimizer.max_epochs=3", "n_bootstrap=20", "tracking.log_plots=false"]
 GRID = ["model=logistic,mlp", "loss=cross_entropy,squared_error", "regularization=none,l2"]
 
 
-def _sweep(tmp_path, *overrides, uri=None, env=None):
+def _sweep(tmp_path, *overrides, uri=None, env=None, returncode=0):
     uri = uri or f"sqlite:///{tmp_path}/mlflow.db"
     clean = {k: v for k, v in os.environ.items() if k not in MLFLOW_ENV}
     result = subprocess.run(
@@ -27,7 +28,7 @@ def _sweep(tmp_path, *overrides, uri=None, env=None):
         cwd=PROJECT_ROOT, text=True, capture_output=True, timeout=900,
         env={**clean, **(env or {})},
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == returncode, result.stderr[-3000:]
     return MlflowClient(uri), result
 
 
@@ -57,6 +58,31 @@ def test_joblib_sweep_logs_every_run_into_one_store(tmp_path):
     assert sweep.data.tags["n_failed"] == "0"
     assert len({r.info.run_name for r in configurations}) == 8
     assert "8 configurations, 0 failed" in result.stdout
+    recorded = json.loads((tmp_path / "multirun" / "mlflow_sweep.json").read_text())
+    assert (recorded["status"], recorded["run_id"]) == ("open", sweep.info.run_id)
+
+
+def test_a_store_that_cannot_take_the_sweep_stops_it_before_any_job(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    client.delete_experiment(client.create_experiment("breast_cancer"))
+    _, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "model=logistic,mlp", returncode=1)
+    assert "could not open the sweep in MLflow" in result.stderr and "is deleted" in result.stderr
+    assert "Launching jobs" not in result.stderr + result.stdout
+    assert not client.search_runs([client.get_experiment_by_name("breast_cancer").experiment_id],
+                                  run_view_type=3)  # no run at all, deleted or not
+
+
+def test_a_sweep_in_which_every_job_fails_exits_non_zero(tmp_path):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                            "dataset=pima", "model=logistic,mlp", returncode=1,
+                            env={"BIOTAB_DATA_DIR": str(empty)})
+    assert "no configuration of the sweep finished" in result.stderr
+    assert "2 configurations, 2 failed" in result.stdout
+    (sweep,) = [r for r in _runs(client, "pima") if r.data.tags.get("biotab.role") == "sweep"]
+    assert sweep.info.status == "FAILED"
 
 
 def test_a_failing_job_loses_no_other_run_and_is_reported(tmp_path):
