@@ -60,9 +60,11 @@ DEFAULT_THRESHOLDS = np.linspace(0.01, 0.99, 99)
 DEFAULT_THRESHOLDS.flags.writeable = False  # shared default argument: keep it immutable
 
 _LOG_LOSS_EPS = np.finfo(np.float64).eps  # scikit-learn's clipping, so log losses agree
+_TINY = np.finfo(np.float64).tiny  # smallest normal float64: a divisor that keeps 0 / x = 0
 _LOGIT_CLIP = 1e-15  # keeps logit(p) finite for p = 0 or 1 in the calibration fits
 _ROW_SUM_TOL = 1e-5  # float32 softmax outputs sum to 1 only up to rounding
 _CHUNK_CELLS = 2_000_000  # caps a (b, n) resample-count matrix at ~16 MB
+_FIT_BLOCK_CELLS = 150_000  # caps a block of calibration fits at ~1.2 MB per (m, n) array
 
 WeightedMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -95,38 +97,62 @@ def _tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
-def _group_sums(w: np.ndarray, values: np.ndarray, order, starts) -> np.ndarray:
-    """Weighted sum of ``values`` within each tie group, per resample: shape (b, groups)."""
-    return np.add.reduceat(w[:, order] * values[order], starts, axis=1)
-
-
 # ------------------------------------------------------------- ranking metrics
 
-def _auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+class Ranked(NamedTuple):
+    """Weighted counts per distinct score, highest score first, each (groups, b).
+
+    Resamples run along the columns, so the cumulative sums over scores add contiguous
+    rows. AUROC and AUPRC share one sort and one gather of the (b, n) counts.
+    """
+
+    pos: np.ndarray  # positives with each score
+    neg: np.ndarray  # negatives with each score
+    tp: np.ndarray  # positives scored at or above each score
+
+
+def _ranked(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> Ranked:
+    order, starts = _tie_groups(-p)
+    counts = w.T[order]
+    pos = counts * y[order, None]
+    neg = np.subtract(counts, pos, out=counts)  # in place: each fresh (n, b) array costs page faults
+    if starts.size < p.size:  # ties: one row per distinct score
+        pos, neg = (np.add.reduceat(a, starts, axis=0) for a in (pos, neg))
+    return Ranked(pos, neg, np.cumsum(pos, axis=0))
+
+
+def _auroc_of(r: Ranked) -> np.ndarray:
     """AUROC as the Mann-Whitney U statistic: P(score_pos > score_neg) + P(tie) / 2.
 
-    Equal to the trapezoidal area under the ROC curve (scikit-learn) with ties.
+    Counted from the negatives: each wins against the positives scored higher (``tp``
+    minus the ``pos`` of its own score) and half of those tied with it. Equal to the
+    trapezoidal area under the ROC curve (scikit-learn) with ties.
     """
-    order, starts = _tie_groups(p)
-    pos = _group_sums(w, y, order, starts)
-    neg = _group_sums(w, 1.0 - y, order, starts)
-    neg_below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower
-    u = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
-    return _div(u, pos.sum(axis=1) * neg.sum(axis=1))
+    wins = 0.5 * r.pos
+    np.subtract(r.tp, wins, out=wins)  # positives above each score, ties counting half
+    u = np.einsum("gb,gb->b", r.neg, wins)
+    return _div(u, r.tp[-1] * r.neg.sum(axis=0))
 
 
-def _auprc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+def _auprc_of(r: Ranked) -> np.ndarray:
     """Average precision: sum over distinct thresholds of (R_k - R_{k-1}) * P_k.
 
     The step-wise (not interpolated) area of scikit-learn's ``average_precision_score``.
     """
-    order, starts = _tie_groups(-p)  # thresholds from the highest score down
-    pos = _group_sums(w, y, order, starts)
-    tp = np.cumsum(pos, axis=1)
-    predicted = tp + np.cumsum(_group_sums(w, 1.0 - y, order, starts), axis=1)
-    # A group absent from a resample has pos = 0, so its undefined precision adds nothing.
-    precision = np.nan_to_num(_div(tp, predicted))
-    return _div((pos * precision).sum(axis=1), pos.sum(axis=1))
+    predicted = np.cumsum(r.neg, axis=0)
+    predicted += r.tp
+    # predicted is 0 only above the highest score drawn, where tp and pos are 0 too: a
+    # tiny divisor makes that precision 0, and it adds nothing.
+    precision = np.divide(r.tp, np.maximum(predicted, _TINY, out=predicted), out=predicted)
+    return _div(np.einsum("gb,gb->b", r.pos, precision), r.tp[-1])
+
+
+def _auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _auroc_of(_ranked(y, p, w))
+
+
+def _auprc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    return _auprc_of(_ranked(y, p, w))
 
 
 # -------------------------------------------------------- probability metrics
@@ -140,87 +166,145 @@ def _brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     return _wmean((p - y) ** 2, w)
 
 
-def _logistic_terms(eta, y, w) -> tuple[np.ndarray, np.ndarray]:
-    """``sigmoid(eta)`` (b, n) and the weighted log-likelihood (b,) at linear predictor ``eta``.
+def _logistic_terms(beta, x, w, lin) -> tuple[np.ndarray, np.ndarray]:
+    """``sigmoid(eta)`` and the weighted log-likelihood (m,) at ``eta = a + b * x``.
 
-    Per row, y * eta - log(1 + e^eta) = (y - 1) * eta - log(1 + e^-eta): one exp and one
-    log, which numpy vectorizes; log1p and logaddexp are 3-10x slower on a (1000, 600)
-    bootstrap batch. Clipping eta keeps e^-eta finite; the log-likelihood then loses at
-    most ~1e-16 per row, far below what the line search compares.
+    ``beta`` holds one ``(a, b)`` per fit, shape (m, 2), or a single row that all ``m``
+    fits share (then ``sigmoid(eta)`` is (1, n)). Per row, y * eta - log(1 + e^eta) =
+    (y - 1) * eta - log(1 + e^-eta): one exp and one log, which numpy vectorizes (log1p
+    and logaddexp are 3-10x slower on a bootstrap batch). The first part is linear in
+    (a, b), so its sum is ``lin @ (a, b)`` with ``lin = w @ ((y - 1) * [1, x])`` computed
+    once per fit. Clipping eta keeps e^-eta finite; the log-likelihood then loses at most
+    ~1e-16 per row, far below what the line search compares.
     """
-    q = 1.0 + np.exp(-np.clip(eta, -700.0, 700.0))
-    ll = np.einsum("bn,bn->b", w, (y - 1.0) * eta - np.log(q))
-    return 1.0 / q, ll
+    q = np.multiply(-beta[:, 1:], x)
+    q -= beta[:, :1]  # -eta
+    np.clip(q, -700.0, 700.0, out=q)
+    np.exp(q, out=q)
+    q += 1.0
+    mu = 1.0 / q
+    log_q = np.log(q, out=q)
+    log_q_sum = w @ log_q[0] if len(log_q) == 1 else np.einsum("mn,mn->m", w, log_q)
+    return mu, (lin * beta).sum(axis=1) - log_q_sum
 
 
-def _logistic_fit(features, offset, y, w, start, max_iter=50, tol=1e-10) -> np.ndarray:
-    """Weighted maximum-likelihood logistic regression, one fit per resample.
-
-    Model ``P(y = 1) = sigmoid(beta @ features + offset)``, solved by Newton-Raphson
-    (IRLS) with step halving. The log-likelihood is concave, so halving only guards
-    against overshooting from a poor start.
+def _calibration_fit(x, y, w, fit_slope: bool) -> np.ndarray:
+    """Weighted maximum-likelihood logistic regression ``logit P(y = 1) = a + b * x``,
+    one fit per resample; ``b`` is held at 1 (``x`` is an offset) unless ``fit_slope``.
 
     Parameters
     ----------
-    features : ndarray, shape (k, n)
-    offset : ndarray, shape (n,) -- a term with its coefficient fixed at 1.
+    x : ndarray, shape (n,) -- the logit of the predictions.
     y : ndarray, shape (n,) -- 0/1 labels.
     w : ndarray, shape (b, n) -- row weights, one row per fit.
-    start : sequence of k floats.
+    fit_slope : bool
 
     Returns
     -------
-    beta : ndarray, shape (b, k) -- ``nan`` rows where the maximum is not finite (one
-    class only, perfect separation) or Newton has not converged in ``max_iter`` steps.
+    beta : ndarray, shape (b, 2) -- ``(a, b)`` per fit; ``nan`` rows where the maximum is
+    not finite (one class only, perfect separation) or Newton has not converged.
     """
-    k = features.shape[0]
+    start = np.array([0.0, 1.0])
     if w.shape[0] > 1:
         # Bootstrap fits lie near the fit on the average resample: starting there saves
         # Newton steps on the whole (b, n) batch.
-        center = _logistic_fit(features, offset, y, w.mean(axis=0, keepdims=True), start)[0]
+        center = _newton_fits(x, y, w.mean(axis=0, keepdims=True), fit_slope, start)[0]
         start = center if np.all(np.isfinite(center)) else start
-    beta = np.tile(np.asarray(start, dtype=float), (w.shape[0], 1))
-    pos = w @ y
-    failed = (pos == 0) | (pos == w.sum(axis=1))
+    # The fits are independent. Blocks of resamples keep the (m, n) working arrays in
+    # cache: a (1000, 600) batch runs 2-3x slower, mostly on page faults of its fresh 5 MB
+    # temporaries.
+    block = max(1, _FIT_BLOCK_CELLS // x.size)
+    return np.concatenate([_newton_fits(x, y, w[i:i + block], fit_slope, start)
+                           for i in range(0, w.shape[0], block)])
+
+
+def _newton_fits(x, y, w, fit_slope: bool, start, max_iter=50, tol=1e-10) -> np.ndarray:
+    """:func:`_calibration_fit` by Newton-Raphson (IRLS) with step halving, from ``start``.
+
+    The log-likelihood is concave, so halving only guards against overshooting from a
+    poor start. A fit that has not converged in ``max_iter`` steps is ``nan``.
+    """
+    fitted = 2 if fit_slope else 1  # leading columns of (a, b) that Newton moves
+    design = np.column_stack([np.ones_like(x), x])
+    powers = np.column_stack([np.ones_like(x), x, x * x])  # entries of [1, x]' [1, x]
+    lin = w @ ((y - 1.0)[:, None] * design)  # log-likelihood part linear in (a, b)
+    beta = np.tile(start, (w.shape[0], 1))
+    failed = (w @ y == 0) | (w @ (1.0 - y) == 0)  # one class only
     rows = np.flatnonzero(~failed)  # fits still iterating; the arrays below follow them
-    wa, ba = w[rows], beta[rows]
-    mu, ll = _logistic_terms(ba @ features + offset, y, wa)
-    outer = (features[:, None, :] * features[None, :, :]).reshape(k * k, -1).T  # (n, k*k)
+    wa, ba, lin = w[rows], beta[rows], lin[rows]
+    mu, ll = _logistic_terms(ba[:1], x, wa, lin)  # every fit starts at the same point
     for _ in range(max_iter):
+        grad = (wa * (y - mu)) @ design
+        info = (wa * mu * (1 - mu)) @ powers  # Fisher information I_aa, I_ab, I_bb
+        step, singular = _newton_step(grad, info, fit_slope)
+        # A step this small ends the fit: take it without the line search, which would
+        # accept it after one more (m, n) evaluation.
+        converged = ~singular & _negligible(step, ba, fitted, tol)
+        beta[rows[converged]] += step[converged]
+        failed[rows[singular]] = True
+        rows, wa, ba, step, ll, lin = _subset(~(singular | converged),
+                                              rows, wa, ba, step, ll, lin)
         if rows.size == 0:
             break
-        grad = (wa * (y - mu)) @ features.T
-        info = ((wa * mu * (1 - mu)) @ outer).reshape(-1, k, k)  # Fisher information
-        with np.errstate(divide="ignore", invalid="ignore"):
-            singular = ~(np.linalg.cond(info) < 1e12)  # separation drives info to 0
-        step = np.zeros_like(grad)
-        step[~singular] = np.linalg.solve(info[~singular], grad[~singular][..., None])[..., 0]
-        step, mu, ll = _halve_until_ascent(ba, step, ll, features, offset, y, wa)
-        converged = np.abs(step).max(axis=1) <= tol * (1 + np.abs(ba).max(axis=1))
+        step, mu, ll = _halve_until_ascent(ba, step, ll, x, wa, lin)
+        stalled = _negligible(step, ba, fitted, tol)  # halving shrank the step to nothing
         ba = ba + step
         beta[rows] = ba
-        failed[rows[singular]] = True
-        keep = ~singular & ~converged
-        rows, wa, ba, mu, ll = rows[keep], wa[keep], ba[keep], mu[keep], ll[keep]
+        rows, wa, ba, mu, ll, lin = _subset(~stalled, rows, wa, ba, mu, ll, lin)
     failed[rows] = True  # still moving after max_iter steps
     beta[failed] = np.nan
     return beta
 
 
-def _halve_until_ascent(beta, step, ll, features, offset, y, w, max_halvings=30):
+def _newton_step(grad, info, fit_slope: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Newton step ``info^-1 @ grad`` per fit in closed form, and where ``info`` is singular.
+
+    ``grad`` (m, 2) is the gradient in (a, b), ``info`` (m, 3) holds I_aa, I_ab, I_bb.
+    Singular means a condition number of 1e12 or more, as ``np.linalg.cond`` measures it
+    (separation drives the information to 0); those fits get a zero step.
+    """
+    g_a, g_b = grad.T
+    i_aa, i_ab, i_bb = info.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if fit_slope:
+            det = i_aa * i_bb - i_ab * i_ab
+            # A symmetric 2 x 2 matrix has cond = l_max / l_min = l_max**2 / det.
+            l_max = (i_aa + i_bb) / 2 + np.hypot((i_aa - i_bb) / 2, i_ab)
+            singular = ~(l_max * l_max < 1e12 * det)
+            step = np.column_stack([i_bb * g_a - i_ab * g_b, i_aa * g_b - i_ab * g_a]) / det[:, None]
+        else:
+            singular = ~(i_aa > 0)  # cond of a 1 x 1 matrix is 1, or infinite at 0
+            step = np.column_stack([g_a / i_aa, np.zeros_like(g_a)])
+    step[singular] = 0.0
+    return step, singular
+
+
+def _negligible(step, beta, fitted: int, tol: float) -> np.ndarray:
+    """Newton has converged: no fitted coefficient moves by more than ``tol`` (relative)."""
+    return (np.abs(step[:, :fitted]).max(axis=1)
+            <= tol * (1 + np.abs(beta[:, :fitted]).max(axis=1)))
+
+
+def _subset(mask, *arrays) -> tuple[np.ndarray, ...]:
+    """The rows of each array where ``mask`` holds, without copying when it holds everywhere."""
+    return arrays if mask.all() else tuple(a[mask] for a in arrays)
+
+
+def _halve_until_ascent(beta, step, ll, x, w, lin, max_halvings=30):
     """Shrink each Newton step until the log-likelihood does not decrease.
 
-    Returns the accepted step and ``sigmoid(eta)``, log-likelihood at the new point.
+    Returns the accepted step and ``sigmoid(eta)``, log-likelihood at the new point. Only
+    the fits whose step went downhill are evaluated again.
     """
-    scale = np.ones(len(beta))
+    mu, ll_new = _logistic_terms(beta + step, x, w, lin)
     for _ in range(max_halvings):
-        mu_new, ll_new = _logistic_terms((beta + scale[:, None] * step) @ features + offset,
-                                         y, w)
-        worse = ll_new < ll - 1e-12 * (1 + np.abs(ll))  # tolerate rounding noise
-        if not worse.any():
+        worse = np.flatnonzero(ll_new < ll - 1e-12 * (1 + np.abs(ll)))  # tolerate rounding noise
+        if worse.size == 0:
             break
-        scale[worse] /= 2
-    return scale[:, None] * step, mu_new, ll_new
+        step[worse] /= 2
+        mu[worse], ll_new[worse] = _logistic_terms(beta[worse] + step[worse], x, w[worse],
+                                                   lin[worse])
+    return step, mu, ll_new
 
 
 def _calibration_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -229,15 +313,12 @@ def _calibration_intercept(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.nd
     0 when the mean risk is right; > 0 when predictions are too low on average.
     Van Calster et al., J Clin Epidemiol 2016; BMC Med 2019.
     """
-    x = _logit(p)
-    return _logistic_fit(np.ones((1, x.size)), x, y, w, start=[0.0])[:, 0]
+    return _calibration_fit(_logit(p), y, w, fit_slope=False)[:, 0]
 
 
 def _calibration_slope(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``b`` in logit P(y=1) = a + b * logit(p): 1 is ideal, < 1 means over-confident."""
-    x = _logit(p)
-    features = np.vstack([np.ones_like(x), x])
-    return _logistic_fit(features, np.zeros_like(x), y, w, start=[0.0, 1.0])[:, 1]
+    return _calibration_fit(_logit(p), y, w, fit_slope=True)[:, 1]
 
 
 # ---------------------------------------------------------- threshold metrics
@@ -748,15 +829,18 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
 
 def _evaluation_stat(task, threshold, extra_thresholds):
     """``stat(y, pred, w) -> {name: (b,)}`` for all of a task's metrics; binary threshold
-    metrics share one confusion matrix per threshold instead of one per metric."""
+    metrics share one confusion matrix per threshold instead of one per metric, AUROC and
+    AUPRC one ranking."""
     if task != "binary":
         table = _metric_table(task)
         return lambda y, pred, w: {name: fn(y, pred, w) for name, fn in table.items()}
     thresholds = {"": threshold, **{f"_{k}": _check_threshold(t) for k, t in extra_thresholds.items()}}
 
     def stat(y, p, w):
-        values = {name: _SCORE_METRICS[name](y, p, w) for name in BINARY_METRICS
-                  if name in _SCORE_METRICS}
+        ranked = _ranked(y, p, w)
+        values = {"auroc": _auroc_of(ranked), "auprc": _auprc_of(ranked)}
+        values.update({name: _SCORE_METRICS[name](y, p, w) for name in BINARY_METRICS
+                       if name in _SCORE_METRICS and name not in values})
         for suffix, t in thresholds.items():
             counts = _confusion(y, p >= t, w)
             values.update({f"{name}{suffix}": rate(counts) for name, rate in _RATES.items()})

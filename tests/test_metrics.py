@@ -179,6 +179,64 @@ def test_miscalibration_moves_slope_and_intercept_the_documented_way():
     assert too_high["calibration_intercept"] == pytest.approx(-1.0, abs=0.1)
 
 
+def _symmetric_2x2(rng, m):
+    """Random symmetric positive (semi-)definite 2 x 2 matrices as columns I_aa, I_ab, I_bb,
+    with condition numbers from 1 to 1e16 (the largest are singular in floating point)."""
+    angle = rng.uniform(0, np.pi, m)
+    large = 10 ** rng.uniform(-3, 3, m)
+    small = large / 10 ** rng.uniform(0, 16, m)
+    c, s = np.cos(angle), np.sin(angle)
+    return np.column_stack([c * c * large + s * s * small, c * s * (large - small),
+                            s * s * large + c * c * small])
+
+
+def test_closed_form_newton_step_equals_a_general_solver():
+    rng = np.random.default_rng(0)
+    info, grad = _symmetric_2x2(rng, 4000), rng.normal(size=(4000, 2))
+    step, singular = M._newton_step(grad, info, fit_slope=True)
+    matrices = info[:, [0, 1, 1, 2]].reshape(-1, 2, 2)
+    cond = np.linalg.cond(matrices)
+    clear = np.abs(np.log10(cond) - 12) > 0.01  # rounding decides right at the threshold
+    np.testing.assert_array_equal(singular[clear], cond[clear] >= 1e12)
+    assert 0 < singular.sum() < singular.size
+    np.testing.assert_array_equal(step[singular], 0.0)
+    well_posed = cond < 1e4  # the error of any solver grows with cond * machine epsilon
+    reference = np.linalg.solve(matrices[well_posed], grad[well_posed][..., None])[..., 0]
+    error = np.abs(step[well_posed] - reference).max(axis=1)
+    assert np.all(error <= 1e-10 * np.abs(reference).max(axis=1))
+
+
+def test_intercept_newton_step_is_gradient_over_information():
+    grad = np.array([[0.3, 9.0], [-2.0, 9.0], [1.0, 9.0]])
+    info = np.array([[0.6, 5.0, 5.0], [4.0, 5.0, 5.0], [0.0, 5.0, 5.0]])  # I_ab, I_bb unused
+    step, singular = M._newton_step(grad, info, fit_slope=False)
+    np.testing.assert_array_equal(step, [[0.5, 0.0], [-0.5, 0.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(singular, [False, False, True])
+
+
+def test_batched_calibration_fits_equal_one_fit_per_resample(monkeypatch):
+    """Blocks of resamples, the shared start and fits leaving the batch as they converge or
+    fail change no fit; resamples with no finite maximum are nan rows among finite ones."""
+    y, p = _binary_sample(80, seed=11, decimals=1, shift=0.3, scale=1.3)
+    cut = np.median(p)
+    tie = next(v for v in np.unique(p) if 0 < y[p == v].mean() < 1)
+    special = np.vstack([
+        y == 0,  # one class only: neither fit has a maximum
+        ((y == 1) & (p > cut)) | ((y == 0) & (p <= cut)),  # separated: the slope diverges
+        p == tie,  # one prediction: the slope is not identified, the intercept is
+    ]).astype(float)
+    w = np.vstack([next(M._resample_counts(y.size, 60, seed=2)), special])
+    monkeypatch.setattr(M, "_FIT_BLOCK_CELLS", 7 * y.size)  # blocks of 7 resamples
+    intercept = M._calibration_intercept(y, p, w)
+    slope = M._calibration_slope(y, p, w)
+    for batched, fit in ((intercept, M._calibration_intercept), (slope, M._calibration_slope)):
+        alone = np.array([fit(y, p, row[None])[0] for row in w])
+        np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-9)  # nan where alone is
+    assert np.isnan(intercept[-3]) and np.isnan(slope[-3:]).all()
+    assert np.isfinite(intercept[-2:]).all() and np.isfinite(slope[:-3]).all()
+    assert intercept[-1] == pytest.approx(_logit(y[p == tie].mean()) - _logit(tie), abs=1e-9)
+
+
 # ------------------------------------------------------------ undefined metrics
 
 @pytest.fixture
@@ -381,9 +439,11 @@ def test_evaluate_binary(sample):
         assert all(type(v) is float for v in entry.values())
         assert entry["value"] == point[name]
         assert entry["ci_low"] <= entry["ci_high"]
-    # Every metric is computed on the same resamples as bootstrap_ci draws for the seed.
-    assert (result["auroc"]["ci_low"], result["auroc"]["ci_high"]) == M.bootstrap_ci(
-        *sample, "auroc", n_boot=200, seed=1)
+    # Every metric is computed on the same resamples as bootstrap_ci draws for the seed
+    # (AUROC and AUPRC from one shared ranking there, from one each here).
+    for name in ("auroc", "auprc", "calibration_slope"):
+        assert (result[name]["ci_low"], result[name]["ci_high"]) == M.bootstrap_ci(
+            *sample, name, n_boot=200, seed=1)
     assert result["auroc"]["ci_low"] < result["auroc"]["value"] < result["auroc"]["ci_high"]
 
 
