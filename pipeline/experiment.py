@@ -297,7 +297,7 @@ def _mean_curve(histories):
     ~50 us of ORM work, and five folds' curves cost more than the rest of the logging.
     """
     curve = {}
-    for key in ("train_loss", "val_loss", "val_auroc", "learning_rate"):
+    for key in ("train_loss", "val_loss", "val_auroc"):
         series = [h[key] for h in histories if key in h]
         if series:
             longest = max(len(s) for s in series)

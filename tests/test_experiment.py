@@ -60,7 +60,7 @@ def test_learning_curves_have_one_point_per_epoch(breast_cancer_run):
     """The run's per-epoch metrics are the fold means; each fold's curves are in a table."""
     config, uri, result, client = breast_cancer_run
     longest = max(len(f.history["val_loss"]) for f in result.folds)
-    for key in ("train_loss", "val_loss", "val_auroc", "learning_rate"):
+    for key in ("train_loss", "val_loss", "val_auroc"):
         curve = client.get_metric_history(result.run_id, f"mean_{key}")
         assert [m.step for m in sorted(curve, key=lambda m: m.step)] == list(range(longest))
     first = [m.value for m in sorted(client.get_metric_history(result.run_id, "mean_val_loss"),
