@@ -324,12 +324,18 @@ def test_logged_model_loads_without_biotab_installed(logged_model, tmp_path):
 
 
 def test_regressor_model_predicts_values(tracker, monkeypatch):
+    """Also a model holding core objects as parameters, which skops must be told to trust."""
+    from pipeline.core.activations import LeakyReLU
+    from pipeline.core.optimizers import Nesterov
+    from pipeline.core.schedules import Cosine
     from pipeline.estimators import NeuralNetRegressor
 
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["age", "creatinine"])
-    model = Pipeline([("scale", StandardScaler()),
-                      ("model", NeuralNetRegressor(hidden_layer_sizes=(), max_epochs=5, random_state=0))])
+    network = NeuralNetRegressor(hidden_layer_sizes=(4,), activation=LeakyReLU(0.1),
+                                 optimizer=Nesterov(), learning_rate=Cosine(0.01, 5),
+                                 max_epochs=5, random_state=0)
+    model = Pipeline([("scale", StandardScaler()), ("model", network)])
     model.fit(frame, frame["age"] - frame["creatinine"])
     with tracker.run("regression") as run:
         model_uri = run.log_model(model, {c: str(t) for c, t in frame.dtypes.items()}, proba=False)
