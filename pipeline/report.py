@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import PROJECT_ROOT, metrics, plots, tracking
+from . import PROJECT_ROOT, metrics, plots, svg, tracking
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +515,7 @@ def _html_learning_curves(c: _Context) -> str:
             "early where early stopping ended every fold.</small></p>")
 
 
-def _figure(chart: plots.Chart) -> str:
+def _figure(chart: svg.Chart) -> str:
     """The chart's SVG markup, inline: the page stays one self-contained file."""
     return f"<figure>{chart.to_svg()}</figure>"
 

@@ -210,7 +210,7 @@ class RunHandle:
         self._batch(tags=[RunTag(k, v) for k, v in _strings(tags).items()])
 
     def log_chart(self, chart, name: str) -> None:
-        """A :class:`pipeline.plots.Chart` as ``plots/<name>.svg`` (the UI displays SVG)."""
+        """A :class:`pipeline.svg.Chart` as ``plots/<name>.svg`` (the UI displays SVG)."""
         self.client.log_text(self.run_id, chart.to_svg(), f"plots/{name}.svg")
 
     def log_text(self, text: str, name: str) -> None:
