@@ -336,10 +336,16 @@ def _pip_requirements() -> list[str]:
     return [f"{name}=={version}" for name, version in versions.items()]
 
 
+# scikit-learn classes of our preprocessing that skops does not trust by default (the
+# iterative imputer is experimental): preprocess=iterative models fail to log without them.
+SKLEARN_TYPES_TO_TRUST = ("sklearn.impute._iterative.IterativeImputer",
+                          "sklearn.impute._iterative._ImputerTriplet")
+
+
 @functools.cache
 def _trusted_types() -> list[str]:
     """Types the skops loader must be told to trust: every class biotab defines (estimators,
-    activations, optimizers, schedules, ...) and numpy's dtype.
+    activations, optimizers, schedules, ...), numpy's dtype and :data:`SKLEARN_TYPES_TO_TRUST`.
 
     skops, mlflow's safe default format, refuses unknown classes at load time, and mlflow
     loads each model back when saving it: a model holding any other unknown type fails
@@ -352,7 +358,7 @@ def _trusted_types() -> list[str]:
 
     modules = [estimators] + [importlib.import_module(f"{core.__name__}.{m.name}")
                               for m in pkgutil.iter_modules(core.__path__)]
-    return ["numpy.dtype"] + sorted(
+    return ["numpy.dtype", *SKLEARN_TYPES_TO_TRUST] + sorted(
         f"{cls.__module__}.{cls.__qualname__}" for module in modules for cls in vars(module).values()
         if isinstance(cls, type) and cls.__module__ == module.__name__)
 

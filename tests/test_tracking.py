@@ -323,6 +323,26 @@ def test_logged_model_loads_without_biotab_installed(logged_model, tmp_path):
     assert float(done.stdout.strip().splitlines()[-1]) <= 1e-12
 
 
+def test_model_with_the_iterative_imputer_logs_and_loads(tracker, monkeypatch):
+    """skops does not trust scikit-learn's experimental imputer by default (preprocess=iterative)."""
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["age", "bmi", "glucose"])
+    frame.loc[::7, "bmi"] = np.nan
+    y = (frame["glucose"] > 0).astype(int).to_numpy()
+    model = Pipeline([("impute", IterativeImputer(random_state=0)),
+                      ("model", NeuralNetClassifier(hidden_layer_sizes=(4,), max_epochs=3, random_state=0))])
+    model.fit(frame, y)
+    with tracker.run("iterative") as run:
+        model_uri = run.log_model(model, {c: str(t) for c, t in frame.dtypes.items()})
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)
+    loaded = mlflow.pyfunc.load_model(model_uri)
+    np.testing.assert_allclose(loaded.predict(frame), model.predict_proba(frame), atol=1e-12)
+
+
 def test_regressor_model_predicts_values(tracker, monkeypatch):
     """Also a model holding core objects as parameters, which skops must be told to trust."""
     from pipeline.core.activations import LeakyReLU
