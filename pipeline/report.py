@@ -471,7 +471,8 @@ def _html(c: _Context) -> str:
              f"{len(c.runs)} configurations ({finished} finished, {failed} did not); "
              f"generated {e(time.strftime('%Y-%m-%d %H:%M:%S'))}.</p>",
              "<h2>Leaderboard</h2>", _html_leaderboard(c), "<h2>Validation learning curves</h2>",
-             _html_learning_curves(c), f"<h2>ROC and calibration of the best {min(c.top, len(c.ranked))}</h2>",
+             _html_learning_curves(c),
+             f"<h2>ROC and calibration of the best {min(c.top, len(c.ranked))}</h2>",
              _html_curves(c), "<h2>Paired comparison of the best two</h2>", _html_paired(c),
              "<h2>TRIPOD+AI-style summary</h2>"]
     for heading, sentences in tripod_summary(c):
