@@ -48,8 +48,9 @@ test: $(STAMP) ## run the test suite (slow tests included)
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check pipeline tests bench
 
-bench: $(STAMP) ## time training against scikit-learn (and PyTorch when installed), and a sweep's overhead
+bench: $(STAMP) ## time training and evaluation against scikit-learn (PyTorch when installed), and a sweep's overhead
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_training.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_evaluation.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_sweep_overhead.py
 
 clean: ## remove the environment, tracking store and run outputs
