@@ -62,6 +62,15 @@ def test_joblib_sweep_logs_every_run_into_one_store(tmp_path):
     assert (recorded["status"], recorded["run_id"]) == ("open", sweep.info.run_id)
 
 
+def test_joblib_sweep_without_tracking_runs_every_job(tmp_path):
+    """The workers warm up while the jobs are launched: nothing waits for a store."""
+    _, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                       "model=logistic,mlp", "loss=cross_entropy,squared_error", "tracking=off")
+    assert result.stdout.count("done: ") == 4
+    assert "logging to" not in result.stdout
+    assert not (tmp_path / "multirun" / "mlflow_sweep.json").exists()
+
+
 def test_a_store_that_cannot_take_the_sweep_stops_it_before_any_job(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     client.delete_experiment(client.create_experiment("breast_cancer"))
