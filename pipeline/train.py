@@ -211,7 +211,9 @@ class SweepCallback(Callback):
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        self.opening.outcome()
+        self.opening.join()
+        if self.opening.error is not None:  # after the sweep opened: it cost only speed
+            log.warning("warming up the workers failed: %s", self.opening.error)
         if self.run_id:
             summary, n_finished = _in_worker(self.launcher, self.tracking, _close_sweep, self.uri,
                                              self.experiment, self.sweep_id, self.run_id,

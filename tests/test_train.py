@@ -1,6 +1,7 @@
 """The Hydra entry point: objective returned to sweepers, one-line errors, exit codes,
 FAILED runs for bad input."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
+from pipeline import train
 from pipeline.config import validate
 from pipeline.train import main
 from tests.conftest import PROJECT_ROOT
@@ -119,3 +121,15 @@ def test_documented_keys_override_on_every_dataset(compose, key, dataset):
     section = getattr(config, group)
     actual = section[field] if isinstance(section, dict) else getattr(section, field)
     assert str(actual).replace(" ", "") == value or actual == yaml.safe_load(value)
+
+
+def test_a_failed_worker_warm_up_does_not_fail_the_sweep(caplog):
+    """Once the sweep is open, the warm-up's failure (e.g. a worker crash) costs only speed."""
+    def crash():
+        raise RuntimeError("worker crashed")
+
+    callback = train.SweepCallback()
+    callback.opening, callback.run_id = train._Background(crash), None
+    with caplog.at_level(logging.WARNING, logger="biotab"):
+        callback.on_multirun_end(config=None)
+    assert "warming up the workers failed: worker crashed" in caplog.text
