@@ -115,14 +115,15 @@ def _log_final_model(config, dataset, parent):
 
 
 def _log_artifacts(run, config, dataset, results, y, prediction, threshold):
-    run.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
-    run.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
-    run.log_table(_oof_table(results, dataset), "oof_predictions.csv")
-    run.log_table(_learning_curve_table(results), "learning_curves.csv")
-    if dataset.task == "binary":
-        run.log_table(pd.DataFrame(metrics.decision_curve(y, prediction)), "decision_curve.csv")
-    if config.tracking.log_plots:
-        _log_plots(run, dataset, results, y, prediction, threshold)
+    with run.artifacts_together():
+        run.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
+        run.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
+        run.log_table(_oof_table(results, dataset), "oof_predictions.csv")
+        run.log_table(_learning_curve_table(results), "learning_curves.csv")
+        if dataset.task == "binary":
+            run.log_table(pd.DataFrame(metrics.decision_curve(y, prediction)), "decision_curve.csv")
+        if config.tracking.log_plots:
+            _log_plots(run, dataset, results, y, prediction, threshold)
 
 
 # --- one fold ------------------------------------------------------------------
@@ -398,6 +399,10 @@ class NoTracking:
     @contextlib.contextmanager
     def run(self, name, params=None, tags=None, parent=None):
         yield self
+
+    @contextlib.contextmanager
+    def artifacts_together(self):
+        yield
 
     def __getattr__(self, method):
         if method.startswith("log_") or method == "set_tags":

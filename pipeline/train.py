@@ -39,7 +39,7 @@ SWEEP_FILE = "mlflow_sweep.json"  # in the sweep directory: the sweep run the jo
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
 def main(cfg: DictConfig) -> float | None:
     """Run one configuration and return its objective.
 
@@ -373,4 +373,9 @@ def _summarise_sweep(uri, sweep_id, report_dir) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    # The imported module's main, not this __main__ copy's: the joblib launcher sends the
+    # task function to a worker with every job, and functions of __main__ travel by value
+    # (their code and globals pickled and rebuilt each time) instead of by name.
+    from pipeline.train import main as imported_main
+
+    imported_main()

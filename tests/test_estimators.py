@@ -1,8 +1,11 @@
 """NeuralNetClassifier / NeuralNetRegressor as scikit-learn estimators."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+import skops.io
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer, load_iris, make_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -15,6 +18,7 @@ from pipeline.core.activations import LeakyReLU
 from pipeline.core.optimizers import Adam
 from pipeline.core.schedules import Cosine
 from pipeline.estimators import NeuralNetClassifier, NeuralNetRegressor
+from pipeline.tracking import _trusted_types
 
 PARAMETERS = {
     "hidden_layer_sizes", "activation", "loss", "optimizer", "learning_rate", "batch_size",
@@ -134,6 +138,22 @@ def test_callbacks_add_metrics_to_history(cancer):
         X, y, on_epoch_end=lambda epoch, record, net: seen.append(epoch) or record.update(extra=1.0)
     )
     assert seen == [0, 1, 2] and model.history_["extra"] == [1.0, 1.0, 1.0]
+
+
+def test_saved_state_holds_the_history_as_arrays_and_restores_lists(cancer):
+    X, y = cancer
+    model = NeuralNetClassifier((), max_epochs=4, random_state=0).fit(
+        X[:400], y[:400], validation_data=(X[400:], y[400:]),
+        on_epoch_end=lambda epoch, record, net: record.update(epoch=epoch))
+    state = model.__getstate__()
+    assert isinstance(state["history_"]["val_loss"], np.ndarray)
+    assert state["history_"]["epoch"] == [0, 1, 2, 3]  # not floats: kept as they are
+    assert isinstance(model.history_["val_loss"], list)  # the live model is untouched
+    for restored in (pickle.loads(pickle.dumps(model)),
+                     skops.io.loads(skops.io.dumps(model), trusted=_trusted_types())):
+        assert restored.history_ == model.history_
+        assert all(type(v) is float for v in restored.history_["train_loss"])
+        np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
 
 
 def test_class_weight_equals_the_matching_sample_weight(cancer):

@@ -220,6 +220,35 @@ def test_artifacts(tracker, tmp_path):
     assert (local / "plots" / "roc.svg").read_text() == chart.to_svg()
 
 
+def test_artifacts_together_are_sent_in_one_call_at_the_end(tracker, monkeypatch):
+    calls = []
+    for method in ("log_artifact", "log_artifacts"):
+        original = getattr(tracker.client, method)
+        monkeypatch.setattr(tracker.client, method,
+                            lambda *a, _original=original, _m=method: calls.append(_m) or _original(*a))
+    with tracker.run("together") as run:
+        with run.artifacts_together():
+            run.log_text("seed: 0\n", "config.yaml")
+            run.log_table(pd.DataFrame({"a": [1]}), "tables/a.csv")
+            run.log_chart(plots.roc_curve(np.array([0, 1]), np.array([0.2, 0.7])), "roc")
+            assert calls == [] and tracker.client.list_artifacts(run.run_id) == []
+        run.log_text("after\n", "after.txt")  # outside the block: logged at once again
+    assert calls == ["log_artifacts", "log_artifact"]
+    listed = {a.path for a in tracker.client.list_artifacts(run.run_id)}
+    assert listed == {"config.yaml", "tables", "plots", "after.txt"}
+    assert [a.path for a in tracker.client.list_artifacts(run.run_id, "tables")] == ["tables/a.csv"]
+
+
+def test_artifacts_written_before_an_error_are_kept(tracker):
+    with pytest.raises(RuntimeError, match="plot failed"):
+        with tracker.run("fails") as run:
+            with run.artifacts_together():
+                run.log_text("seed: 0\n", "config.yaml")
+                raise RuntimeError("plot failed")
+    assert [a.path for a in tracker.client.list_artifacts(run.run_id)] == ["config.yaml"]
+    assert tracker.client.get_run(run.run_id).info.status == "FAILED"
+
+
 # --- models ---------------------------------------------------------------------------
 
 
