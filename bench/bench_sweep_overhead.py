@@ -3,6 +3,9 @@ parallel joblib jobs, against the sum of its jobs' pure training time.
 
     python bench/bench_sweep_overhead.py [--keep DIR]
 
+The last row doubles the grid (two learning rates): comparing it with the second row
+separates the fixed start-up and end from what each further configuration adds.
+
 Two views of the overhead, from each configuration's logged ``fit_seconds``:
   wall per configuration = (wall time - sum of training / jobs) / configurations: how much
       longer the sweep takes than its training alone, perfectly parallel;
@@ -59,7 +62,11 @@ def main():
     settings = [("fresh store, full logging (default)", [], False),
                 ("existing store, full logging (default)", [], True),
                 ("existing store, no plots, no model",
-                 ["tracking.log_plots=false", "tracking.log_model=false"], True)]
+                 ["tracking.log_plots=false", "tracking.log_model=false"], True),
+                # Twice the grid: what a configuration costs once the start-up is shared.
+                ("existing store, full logging, x 2 learning rates",
+                 ["optimizer.learning_rate=0.001,0.003"], True)]
+    overheads = {}  # configurations -> total overhead (wall s), existing store, full logging
     for label, extra, existing in settings:
         with tempfile.TemporaryDirectory(dir=args.keep) as directory:
             if existing:  # a team's store exists already: its one-off creation is not per sweep
@@ -73,10 +80,16 @@ def main():
         first = min(r.info.start_time for r in runs)
         last = max(r.info.end_time for r in runs)
         between = ((last - first) / 1000 * N_JOBS - sum(in_run)) / n
+        if existing and "log_model=false" not in " ".join(extra):
+            overheads[n] = wall - sum(fits) / N_JOBS
         print(f"| {label} | {n} | {wall:.1f} | {sum(fits):.1f} | {(wall - sum(fits) / N_JOBS) / n:.2f} "
               f"| {(wall * N_JOBS - sum(fits)) / n:.2f} | {(first - start_ms) / 1000:.1f} "
               f"| {(sum(in_run) - sum(fits)) / n:.2f} | {between:.2f} | {(end_ms - last) / 1000:.1f} |",
               flush=True)
+    (n1, w1), (n2, w2) = sorted(overheads.items())
+    each = (w2 - w1) / (n2 - n1)
+    print(f"\nexisting store, full logging: fixed {w1 - n1 * each:.1f} s per sweep "
+          f"+ {each:.2f} s per configuration")
 
 
 if __name__ == "__main__":
