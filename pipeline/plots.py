@@ -32,6 +32,14 @@ def _colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+def _model_pen(index: int) -> svg.Pen:
+    """The ``index``-th of several models compared in one panel: the palette's colours
+    solid, then dashed, then dotted, so that up to 21 models are told apart (a 3 x 3
+    capacity sweep already has more configurations than colours)."""
+    dashes = (svg.SOLID, svg.DASHED, svg.DOTTED)
+    return svg.Pen(_colour(index), dashes[index // len(PALETTE) % len(dashes)])
+
+
 def _legend_name(name: str) -> str:
     """A model's name, short enough to leave room for its numbers in a legend entry."""
     return svg.shorten(str(name), 32)
@@ -96,7 +104,7 @@ def roc_curve(y, prob: Curves) -> svg.Chart:
     entries = []
     for index, (name, p) in enumerate(named.items()):
         fpr, tpr, _ = skm.roc_curve(y, p)
-        pen = svg.Pen(_colour(index))
+        pen = _model_pen(index)
         panel.line(fpr, tpr, pen)
         entries.append(svg.Entry(f"{_legend_name(name)} (AUROC {metrics.auroc(y, p):.3f})", pen))
     panel.legend([*entries, svg.Entry("chance", chance)], "lower right")
@@ -121,7 +129,7 @@ def precision_recall_curve(y, prob: Curves) -> svg.Chart:
         # The step area under the drawn curve is metrics' auprc (average precision),
         # without the calibration fits that binary_metrics would add.
         average_precision = -np.sum(np.diff(recall) * precision[:-1])
-        pen = svg.Pen(_colour(index))
+        pen = _model_pen(index)
         panel.line(*svg.post_steps(recall, precision), pen)
         entries.append(svg.Entry(f"{_legend_name(name)} (AP {average_precision:.3f})", pen))
     panel.legend([*entries, svg.Entry(f"prevalence {prevalence:.2f}", baseline)], "lower left")
@@ -165,7 +173,7 @@ def calibration_curve(y, prob: Curves, n_bins: int = 10) -> svg.Chart:
     for index, (name, p) in enumerate(named.items()):
         observed, predicted = skcal.calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
         m = metrics.binary_metrics(y, p)  # the only public source of intercept and slope
-        pen = svg.Pen(_colour(index))
+        pen = _model_pen(index)
         top.line(predicted, observed, pen)
         top.markers(predicted, observed, pen)
         bottom.line(*svg.histogram_outline(edges, counts[name]), pen)
@@ -200,7 +208,7 @@ def decision_curve(y, prob: Curves, thresholds=metrics.DEFAULT_THRESHOLDS) -> sv
     panel.line(t, reference["treat_none"], treat_none, kind="reference")
     entries = []
     for index, (name, curve) in enumerate(curves.items()):
-        pen = svg.Pen(_colour(index))
+        pen = _model_pen(index)
         panel.line(t, curve["model"], pen)
         entries.append(svg.Entry(_legend_name(name), pen))
     panel.legend([*entries, svg.Entry("treat all", treat_all), svg.Entry("treat none", treat_none)],
@@ -333,7 +341,7 @@ def validation_curves(curves: Mapping[str, Mapping[str, Sequence[float]]],
         raise ValueError("no configuration logged mean_val_loss or mean_val_auroc")
     labelled = list(curves) if len(curves) <= max_labelled else [c for c in curves if c in highlight]
     others = [c for c in curves if c not in labelled]
-    pens = {label: svg.Pen(_colour(i)) for i, label in enumerate(labelled)}
+    pens = {label: _model_pen(i) for i, label in enumerate(labelled)}
     background = svg.Pen(GREY, width=0.8, opacity=0.6)
     entries = [svg.Entry(label, pens[label]) for label in labelled]
     entries += [svg.Entry("other configurations", background)] if others else []

@@ -10,7 +10,7 @@ import pytest
 from sklearn import calibration as skcal
 from sklearn import metrics as skm
 
-from pipeline import PROJECT_ROOT, metrics, plots
+from pipeline import PROJECT_ROOT, metrics, plots, svg
 
 NS = "{http://www.w3.org/2000/svg}"
 NASTY = "<b>&'\"x"  # markup characters in a user-supplied name
@@ -403,6 +403,20 @@ def test_validation_curves_label_every_configuration_when_few():
         f"{NS}g[@class='legend']/{NS}text")]
     assert legend == ["config 0", "config 1", "config 2"]
     np.testing.assert_allclose(auroc.data(_points(auroc.paths()[2])), [[1, 0.8], [2, 0.87]], atol=0.005)
+
+
+def test_models_past_the_palette_get_dashed_then_dotted_lines(binary):
+    y, good, _ = binary
+    root = _svg(plots.validation_curves(_validation(10)))
+    [loss, _] = _panels(root)
+    styles = [(p.get("stroke"), p.get("stroke-dasharray")) for p in loss.paths()]
+    assert len(set(styles)) == 10
+    assert styles[7:] == [(plots.PALETTE[i], svg.DASHED) for i in range(3)]
+    legend_lines = root.findall(f"{NS}g[@class='legend']/{NS}path")
+    assert [(p.get("stroke"), p.get("stroke-dasharray")) for p in legend_lines] == styles
+    many = {f"model {i}": good for i in range(15)}
+    [roc] = _panels(_svg(plots.roc_curve(y, many)))
+    assert [p.get("stroke-dasharray") for p in roc.paths()][-1] == svg.DOTTED  # the 15th model
 
 
 def test_validation_curves_highlight_the_best_among_many():
