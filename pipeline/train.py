@@ -63,7 +63,7 @@ def main(cfg: DictConfig) -> float | None:
 def _run(raw):
     # Imported here: pandas and scikit-learn are for the jobs, not for the
     # process that launches a sweep.
-    with _gc_paused():
+    with _lasting_imports():
         from .experiment import run_experiment
 
     try:
@@ -81,7 +81,7 @@ def _run(raw):
 def _tracker(enabled, uri, experiment):
     if not enabled:
         return None, None
-    with _gc_paused():
+    with _lasting_imports():
         from . import tracking  # imports mlflow (~1 s): only when tracking is on
 
     uri = tracking.resolve_tracking_uri(uri)
@@ -298,29 +298,29 @@ def _in_worker(launcher: DictConfig, tracking: dict, task=None, *args):
 def _warm_up(tracking: dict, task=None, *args):
     """Run ``task(*args)`` (if any), then do the once-per-process work of a job's first run
     (imports: ~3 s); return the task's result. ``tracking``: the config's tracking block."""
-    with _gc_paused():
+    with _lasting_imports():
         result = task(*args) if task else None
         importlib.import_module("pipeline.experiment")
         if tracking["enabled"]:
             importlib.import_module("pipeline.tracking").warm_up(tracking["uri"])
-        # Without psutil, loky runs a full gc.collect() after every job: ~0.17 s over the
-        # ~340,000 objects of these imports, which live as long as the worker. Frozen, they
-        # are skipped by every collection. Frozen before collections resume: the first
-        # one would otherwise sweep them all (~0.2 s), and a full gc.collect() first took
-        # 0.25 s to find about ten garbage objects.
-        gc.freeze()
     return result
 
 
 @contextlib.contextmanager
-def _gc_paused():
-    """No garbage collection during heavy imports: the ~340,000 objects that pandas,
-    scikit-learn and mlflow create live as long as the process, and the collections
-    their allocations trigger would cost ~0.7 s of the ~3.5 s and free nothing."""
-    enabled = gc.isenabled()
+def _lasting_imports():
+    """For heavy imports, whose ~340,000 objects (pandas, scikit-learn, mlflow) live as long
+    as the process: no garbage collection while they run (~0.7 s of ~3.5 s, freeing
+    nothing), and what they created frozen before collections resume, so that no later
+    collection sweeps it again (a single run spent 0.8 s of its 4.8 s so; loky, without
+    psutil, collects fully after every job: ~0.17 s each). A block that imported nothing
+    freezes nothing: that would keep a job's own objects alive for good.
+    """
+    enabled, n_modules = gc.isenabled(), len(sys.modules)
     gc.disable()
     try:
         yield
+        if len(sys.modules) > n_modules:
+            gc.freeze()  # no gc.collect() first: it took 0.25 s to find about ten objects
     finally:
         if enabled:
             gc.enable()

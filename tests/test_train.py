@@ -1,6 +1,8 @@
 """The Hydra entry point: objective returned to sweepers, one-line errors, exit codes,
 FAILED runs for bad input."""
 
+import gc
+import importlib
 import logging
 import os
 import subprocess
@@ -133,3 +135,17 @@ def test_a_failed_worker_warm_up_does_not_fail_the_sweep(caplog):
     with caplog.at_level(logging.WARNING, logger="biotab"):
         callback.on_multirun_end(config=None)
     assert "warming up the workers failed: worker crashed" in caplog.text
+
+
+def test_lasting_imports_freeze_what_an_import_brought_and_nothing_else(monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    frozen = gc.get_freeze_count()
+    try:
+        with train._lasting_imports():
+            assert not gc.isenabled()  # no collections while importing
+        assert gc.isenabled() and gc.get_freeze_count() == frozen  # imported nothing: no freeze
+        with train._lasting_imports():
+            importlib.import_module("colorsys")
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()
