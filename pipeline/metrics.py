@@ -230,6 +230,8 @@ def _newton_fits(x, y, w, fit_slope: bool, start, max_iter=50, tol=1e-10) -> np.
     lin = w @ ((y - 1.0)[:, None] * design)  # log-likelihood part linear in (a, b)
     beta = np.tile(start, (w.shape[0], 1))
     failed = (w @ y == 0) | (w @ (1.0 - y) == 0)  # one class only
+    if fit_slope:
+        failed |= _separated(x, y, w)
     rows = np.flatnonzero(~failed)  # fits still iterating; the arrays below follow them
     wa, ba, lin = w[rows], beta[rows], lin[rows]
     mu, ll = _logistic_terms(ba[:1], x, wa, lin)  # every fit starts at the same point
@@ -254,6 +256,21 @@ def _newton_fits(x, y, w, fit_slope: bool, start, max_iter=50, tol=1e-10) -> np.
     failed[rows] = True  # still moving after max_iter steps
     beta[failed] = np.nan
     return beta
+
+
+def _separated(x, y, w) -> np.ndarray:
+    """Per fit (row of ``w``): a threshold on ``x`` splits the classes of the rows it uses,
+    ties at the threshold allowed (quasi-complete separation). The slope then has no finite
+    maximum (Albert & Anderson, Biometrika 1984); Newton would creep towards infinity until
+    the likelihood stopped changing and report wherever it stalled (40.2 on 569 separated
+    rows)."""
+    used = w > 0
+    positive, negative = used & (y == 1), used & (y == 0)
+    low_positive = np.where(positive, x, np.inf).min(axis=1)
+    high_positive = np.where(positive, x, -np.inf).max(axis=1)
+    low_negative = np.where(negative, x, np.inf).min(axis=1)
+    high_negative = np.where(negative, x, -np.inf).max(axis=1)
+    return (high_negative <= low_positive) | (high_positive <= low_negative)
 
 
 def _newton_step(grad, info, fit_slope: bool) -> tuple[np.ndarray, np.ndarray]:

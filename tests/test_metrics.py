@@ -267,6 +267,23 @@ def test_nothing_or_everything_predicted_positive():
     assert np.isnan(everything["npv"]) and everything["specificity"] == 0.0
 
 
+@pytest.mark.parametrize("ties", [False, True], ids=["complete", "quasi-complete"])
+def test_calibration_slope_of_separated_predictions_is_nan_at_any_size(ties):
+    """Newton only creeps towards the infinite slope: on 569 separated rows it used to stall
+    at 40.2 and report it, with a bootstrap CI that did not even contain it."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(569) < 0.37).astype(int)
+    p = np.where(y == 1, 0.7, 0.3) + 0.01 * rng.random(569)
+    if ties:  # one negative at the lowest positive prediction: separated, but not strictly
+        p[np.flatnonzero(y == 0)[0]] = p[y == 1].min()
+    result = M.evaluate("binary", y, p, n_boot=200, seed=0)["calibration_slope"]
+    assert np.isnan([result["value"], result["ci_low"], result["ci_high"]]).all()
+    reversed_ = M.binary_metrics(y, 1 - p)["calibration_slope"]  # separated the other way
+    assert np.isnan(reversed_)
+    p[np.flatnonzero(y == 1)[:3]] = 0.25  # three positives below every negative: overlap
+    assert np.isfinite(M.binary_metrics(y, p)["calibration_slope"])
+
+
 @pytest.mark.usefixtures("no_warnings")
 def test_calibration_is_nan_when_the_fit_has_no_finite_maximum():
     y = np.array([0, 0, 0, 1, 1, 1])
