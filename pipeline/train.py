@@ -84,7 +84,7 @@ def _tracker(enabled, uri, experiment):
     with _lasting_imports():
         from . import tracking  # imports mlflow (~1 s): only when tracking is on
 
-        tracking.warm_up(uri)  # and what its first run imports on the way
+        tracking.warm_up(uri)  # the imports its first run would make later, frozen too
     uri = tracking.resolve_tracking_uri(uri)
     return tracking.Tracker(uri, experiment, tags=tracking.runtime_tags()), (uri, experiment)
 
