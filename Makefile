@@ -51,7 +51,7 @@ lint: $(STAMP) ## check style with ruff
 bench: $(STAMP) ## time training and evaluation against scikit-learn (PyTorch when installed), and a sweep's overhead
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_training.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_evaluation.py
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_sweep_overhead.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_sweep_overhead.py --repeat 3
 
 clean: ## remove the environment, tracking store and run outputs
 	rm -rf $(VENV) mlflow.db mlartifacts outputs multirun .pytest_cache
