@@ -54,5 +54,5 @@ bench: $(STAMP) ## time training and evaluation against scikit-learn (PyTorch wh
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_sweep_overhead.py --repeat 3
 
 clean: ## remove the environment, tracking store and run outputs
-	rm -rf $(VENV) mlflow.db mlartifacts outputs multirun .pytest_cache
+	rm -rf $(VENV) mlflow.db mlflow.db-wal mlflow.db-shm mlartifacts outputs multirun .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

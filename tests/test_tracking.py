@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import shutil
 import site
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -91,6 +94,34 @@ def test_ensure_experiment_is_idempotent_and_runs_land_in_it(uri, tmp_path):
     assert run.artifact_uri.startswith(experiment.artifact_location)
     default = client.get_experiment_by_name("Default").experiment_id
     assert client.search_runs([default]) == []
+
+
+def _journal_mode(path: Path) -> str:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("PRAGMA journal_mode").fetchone()[0]
+
+
+def test_a_local_sqlite_store_is_put_in_write_ahead_log_mode(uri, tmp_path):
+    store = tmp_path / "mlflow.db"
+    assert _journal_mode(store) == "delete"  # as mlflow creates it
+    tracking.ensure_experiment("wal", uri)
+    assert _journal_mode(store) == "wal"  # the file keeps it: every later connection
+    with tracking.Tracker(uri, "wal").run("config") as run:
+        run.log_metrics({"auroc": 0.8})
+    assert MlflowClient(uri).get_run(run.run_id).data.metrics == {"auroc": 0.8}
+
+
+def test_a_store_written_elsewhere_keeps_its_journal_mode_and_still_works(uri, tmp_path):
+    MlflowClient(uri).create_experiment("busy")  # before another writer holds the store
+    store = tmp_path / "mlflow.db"
+    with closing(sqlite3.connect(store)) as db:
+        db.execute("BEGIN IMMEDIATE")  # another process mid-write: no mode change possible
+        start = time.perf_counter()
+        experiment_id = tracking.ensure_experiment("busy", uri)
+        assert time.perf_counter() - start < 5  # gave up on the mode, did not wait for it
+        db.rollback()
+    assert _journal_mode(store) == "delete"
+    assert MlflowClient(uri).get_experiment(experiment_id).name == "busy"
 
 
 def test_artifact_location_follows_the_store(tmp_path):
