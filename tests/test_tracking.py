@@ -111,15 +111,17 @@ def test_a_local_sqlite_store_is_put_in_write_ahead_log_mode(uri, tmp_path):
     assert MlflowClient(uri).get_run(run.run_id).data.metrics == {"auroc": 0.8}
 
 
-def test_a_store_written_elsewhere_keeps_its_journal_mode_and_still_works(uri, tmp_path):
-    MlflowClient(uri).create_experiment("busy")  # before another writer holds the store
+@pytest.mark.parametrize("lock", ["BEGIN", "BEGIN IMMEDIATE"], ids=["reading", "writing"])
+def test_a_store_in_use_elsewhere_keeps_its_journal_mode_and_still_works(uri, tmp_path, lock):
+    MlflowClient(uri).create_experiment("busy")  # before another process holds the store
     store = tmp_path / "mlflow.db"
-    with closing(sqlite3.connect(store)) as db:
-        db.execute("BEGIN IMMEDIATE")  # another process mid-write: no mode change possible
+    with closing(sqlite3.connect(store, isolation_level=None)) as db:
+        db.execute(lock)  # e.g. the UI mid-read, or another job mid-write
+        db.execute("SELECT count(*) FROM experiments").fetchall()
         start = time.perf_counter()
         experiment_id = tracking.ensure_experiment("busy", uri)
         assert time.perf_counter() - start < 5  # gave up on the mode, did not wait for it
-        db.rollback()
+        db.execute("ROLLBACK")
     assert _journal_mode(store) == "delete"
     assert MlflowClient(uri).get_experiment(experiment_id).name == "busy"
 
