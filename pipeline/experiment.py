@@ -10,6 +10,7 @@ No Hydra and no MLflow here: ``train.py`` composes the config, and a tracker
 
 import contextlib
 import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -28,6 +29,7 @@ from .progress import Progress
 from .splits import outer_splits, validation_split
 
 LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_error": "ae"}
+log = logging.getLogger("biotab")
 
 
 @dataclasses.dataclass
@@ -376,8 +378,23 @@ def run_name(config):
 
 
 def _config_tags(config):
-    return {"biotab.role": "configuration", "model": config.model.name,
+    tags = {"biotab.role": "configuration", "model": config.model.name,
             "seed": str(config.seed), **_sweep_tag(config)}
+    notes = ineffective_settings(config)
+    for note in notes:
+        log.warning("%s", note)
+    if notes:  # the run's description in the MLflow UI
+        tags["mlflow.note.content"] = " ".join(notes)
+    return tags
+
+
+def ineffective_settings(config):
+    """Valid settings that change nothing, said once so that identical results of a sweep's
+    crossed grid (e.g. logistic x dropout) are not read as an effect."""
+    if config.regularization.dropout and not config.model.hidden_layer_sizes:
+        return [f"regularization.dropout={config.regularization.dropout:g} has no effect: dropout "
+                "acts on hidden units and this model has none."]
+    return []
 
 
 def _sweep_tag(config):

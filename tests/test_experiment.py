@@ -2,6 +2,7 @@
 metrics, artifacts, the pyfunc round trip, failures, fingerprints and no patient values."""
 
 import io
+import logging
 import os
 
 import mlflow
@@ -13,7 +14,7 @@ from mlflow import MlflowClient
 from pipeline import tracking
 from pipeline.config import ConfigError, validate
 from pipeline.datasets import load_dataset
-from pipeline.experiment import fit_final_model, run_experiment
+from pipeline.experiment import fit_final_model, ineffective_settings, run_experiment
 from tests.conftest import MLFLOW_ENV, PROJECT_ROOT, compose_config
 
 FAST = ("optimizer.max_epochs=15", "n_bootstrap=100")
@@ -178,6 +179,16 @@ def test_a_failing_run_is_failed_in_mlflow_with_its_reason(compose, tmp_path, is
     (run,) = client.search_runs([client.get_experiment_by_name("biotab-test").experiment_id])
     assert run.info.status == "FAILED"
     assert "nowhere.csv" in run.data.tags["failure_reason"]
+
+
+def test_dropout_without_hidden_units_is_flagged_where_its_identical_result_is_read(
+        compose, tmp_path, isolated_mlflow, caplog):
+    with caplog.at_level(logging.WARNING, logger="biotab"):
+        _, uri, result = _tracked_run(compose, tmp_path, "model=logistic", "regularization=dropout")
+    note = MlflowClient(uri).get_run(result.run_id).data.tags["mlflow.note.content"]
+    assert "regularization.dropout=0.2 has no effect" in note and note in caplog.text
+    assert ineffective_settings(validate(compose("model=mlp", "regularization=dropout"))) == []
+    assert ineffective_settings(validate(compose("model=logistic", "regularization=l2"))) == []
 
 
 def test_misspelt_key_is_rejected_before_training(compose):
