@@ -109,10 +109,11 @@ def leaderboard(uri: str, sweep_id: str | None = None, experiment: str | None = 
     ascending for losses; by distance from 1 or 0 for calibration slope or intercept);
     FAILED, KILLED or still RUNNING runs follow with their ``failure_reason``. Columns:
     ``rank``, ``run_name``, ``label`` (the name, made unique with what differs when runs
-    share a name), ``run_id``, ``status``, ``failure_reason``, ``experiment``, ``dataset``,
-    ``task``; for ``metric`` and the task's main metrics the logged values ``m_mean``,
-    ``m_sd``, ``m`` (pooled), ``m_ci_low``, ``m_ci_high`` (NaN when not logged); then one
-    column per parameter whose value differs between configurations.
+    share a name), ``run_id``, ``status``, ``failure_reason``, ``note`` (the run's MLflow
+    description, e.g. a setting that had no effect), ``experiment``, ``dataset``, ``task``;
+    for ``metric`` and the task's main metrics the logged values ``m_mean``, ``m_sd``, ``m``
+    (pooled), ``m_ci_low``, ``m_ci_high`` (NaN when not logged); then one column per
+    parameter whose value differs between configurations.
 
     An existing sweep with no configuration runs yet gives an empty frame; an unknown
     sweep id or experiment raises ``ValueError``.
@@ -135,13 +136,15 @@ def _leaderboard_frame(runs: Sequence[dict], metric: str) -> pd.DataFrame:
         row = {"rank": pd.NA, "run_name": run["run_name"], "label": labels[run["run_id"]],
                "run_id": run["run_id"], "status": run["status"],
                "failure_reason": run["tags"].get("failure_reason", ""),
+               "note": run["tags"].get("mlflow.note.content", ""),
                "experiment": run["experiment"], "dataset": run["tags"].get("dataset", ""),
                "task": run["tags"].get("task", "")}
         row.update({name + s: run["metrics"].get(name + s, np.nan) for name in names for s in STATISTICS})
         row.update({key: run["params"].get(key, "") for key in varied})
         rows.append(row)
-    columns = (["rank", "run_name", "label", "run_id", "status", "failure_reason", "experiment",
-                "dataset", "task"] + [name + s for name in names for s in STATISTICS] + varied)
+    columns = (["rank", "run_name", "label", "run_id", "status", "failure_reason", "note",
+                "experiment", "dataset", "task"] + [name + s for name in names for s in STATISTICS]
+               + varied)
     frame = pd.DataFrame(rows, columns=columns)
     finished = frame[frame["status"] == "FINISHED"]
     ranked = finished.loc[_sort_key(finished[metric], metric).sort_values(
@@ -427,7 +430,8 @@ def markdown_leaderboard(board: pd.DataFrame, metric: str, title: str = "Leaderb
              " is better); 95% CI: bootstrap of the pooled out-of-fold predictions; mean ± sd over folds.",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in board[board["status"] == "FINISHED"].iterrows():
-        cells = ([str(row["rank"]), row["label"]] + [_pooled_ci(row, m) for m in names]
+        configuration = row["label"] + (f" ({row['note']})" if row["note"] else "")
+        cells = ([str(row["rank"]), configuration] + [_pooled_ci(row, m) for m in names]
                  + [_mean_sd(row, m) for m in names] + [str(row[k]) for k in varied] + [row["run_id"]])
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     others = board[board["status"] != "FINISHED"]
@@ -488,7 +492,8 @@ def _html_leaderboard(c: _Context) -> str:
     head = "".join(f"<th>{e(h)}</th>" for h in ["rank", "configuration", "status", *names, *varied, "run id"])
     rows = []
     for _, row in board.iterrows():
-        cells = [str(row["rank"]) if row["status"] == "FINISHED" else "–", e(row["label"]),
+        configuration = e(row["label"]) + (f"<br><small>{e(row['note'])}</small>" if row["note"] else "")
+        cells = [str(row["rank"]) if row["status"] == "FINISHED" else "–", configuration,
                  e(row["status"]) + (f"<br><small>{e(row['failure_reason'])}</small>"
                                      if row["failure_reason"] else "")]
         cells += [f"{_pooled_ci(row, m)}<br><small>{_mean_sd(row, m)}</small>" for m in names]

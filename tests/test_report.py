@@ -26,7 +26,7 @@ from pipeline.experiment import run_experiment
 
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
 SWEEP = "test-sweep"
-CONFIGURATIONS = (["model=logistic"], ["model=mlp", "regularization=none"],
+CONFIGURATIONS = (["model=logistic", "regularization=dropout"], ["model=mlp", "regularization=none"],
                   ["model=mlp", "regularization=l2"])
 BINARY_MAIN = report.MAIN_METRICS["binary"]
 SVG = "{http://www.w3.org/2000/svg}"
@@ -108,7 +108,7 @@ def test_sorting_by_a_loss_is_ascending(sweep, metric):
     board = report.leaderboard(sweep.uri, sweep_id=SWEEP, metric=metric)
     values = list(board.loc[board["status"] == "FINISHED", metric])
     assert values == sorted(values)
-    assert list(board.columns[9:14]) == [f"{metric}_mean", f"{metric}_sd", metric,
+    assert list(board.columns[10:15]) == [f"{metric}_mean", f"{metric}_sd", metric,
                                          f"{metric}_ci_low", f"{metric}_ci_high"]
 
 
@@ -218,6 +218,17 @@ def test_csv_and_markdown_numbers_equal_the_logged_metrics(sweep, built):
                     f"{logged[name + '_ci_high']:.3f}]") in line
             assert f"{logged[name + '_mean']:.3f} ± {logged[name + '_sd']:.3f}" in line
     assert "- **broken | configuration** (FAILED, run" in markdown and "training diverged" in markdown
+
+
+def test_a_setting_without_effect_is_noted_beside_its_configuration(sweep, built):
+    """logistic x dropout (a crossed grid) equals logistic alone: every leaderboard says why."""
+    logistic = next(r.run_id for r in sweep.results if r.run_name.startswith("logistic"))
+    note = "regularization.dropout=0.2 has no effect: dropout acts on hidden units"
+    csv = pd.read_csv(built / "leaderboard.csv", keep_default_na=False)
+    assert [n.startswith(note) for n in csv["note"]] == list(csv["run_id"] == logistic)
+    line = next(line for line in (built / "leaderboard.md").read_text().splitlines() if logistic in line)
+    assert f"({note}" in line
+    assert f"<br><small>{html.escape(note)}" in (built / "report.html").read_text()
 
 
 def test_report_is_logged_on_the_sweep_run(sweep, built):
