@@ -12,6 +12,7 @@ probability array or a dict ``{name: prob}`` of several models scored on the sam
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -26,6 +27,7 @@ Curves = np.ndarray | Mapping[str, np.ndarray]
 # Okabe & Ito's colour-blind-safe palette, without its yellow (too pale for lines on white).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 GREY = "#8c8c8c"
+LOSS_STYLES = {"train_loss": svg.SOLID, "val_loss": svg.DASHED}  # history key -> dash pattern
 
 
 def _colour(index: int) -> str:
@@ -57,7 +59,9 @@ def _curves(y, prob: Curves) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]]) -> svg.Chart:
-    """Training (solid) and validation (dashed) loss per epoch, one colour per fold.
+    """Training (solid) and validation (dashed) loss per epoch, one colour per fold; with
+    more folds than colours (repeated k-fold), every fold thin and grey under the mean over
+    folds, since colours repeated across folds would tell nothing apart.
 
     Parameters
     ----------
@@ -71,19 +75,42 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]]) -> svg.C
         if "train_loss" not in history:
             raise ValueError(f"histories[{fold}] has no 'train_loss' (keys: {sorted(history)})")
         series += [(fold, dash, np.asarray(history[key], dtype=float))
-                   for key, dash in (("train_loss", svg.SOLID), ("val_loss", svg.DASHED)) if key in history]
+                   for key, dash in LOSS_STYLES.items() if key in history]
     longest = max(len(losses) for _, _, losses in series)
     chart, panel = svg.single_panel_chart("Learning curves", svg.padded([1, max(longest, 1)]),
                            svg.padded(np.concatenate([losses for _, _, losses in series])))
     panel.xaxis("epoch", integer=True)
     panel.yaxis("loss")
-    for fold, dash, losses in series:
-        panel.line(np.arange(1, losses.size + 1), losses, svg.Pen(_colour(fold), dash))
-    # Style entries apart from the fold colours, so that ten folds need twelve entries, not twenty.
-    entries = [svg.Entry(f"fold {fold}", svg.Pen(_colour(fold))) for fold in range(len(histories))]
+    if len(histories) > len(PALETTE):
+        entries = _fold_spread(panel, histories, series)
+    else:
+        for fold, dash, losses in series:
+            panel.line(np.arange(1, losses.size + 1), losses, svg.Pen(_colour(fold), dash))
+        # Style entries apart from the fold colours: ten folds need twelve entries, not twenty.
+        entries = [svg.Entry(f"fold {fold}", svg.Pen(_colour(fold))) for fold in range(len(histories))]
     entries += [svg.Entry("train", svg.Pen(GREY)), svg.Entry("validation", svg.Pen(GREY, svg.DASHED))]
     panel.legend(entries, "upper right", ncols=2)
     return chart
+
+
+def _fold_spread(panel: svg.Panel, histories, series) -> list[svg.Entry]:
+    """Each fold thin and grey, the mean over the folds still training at each epoch on top."""
+    thin = {dash: svg.Pen(GREY, dash, width=0.8, opacity=0.5) for dash in LOSS_STYLES.values()}
+    for _, dash, losses in series:
+        panel.line(np.arange(1, losses.size + 1), losses, thin[dash])
+    for key, dash in LOSS_STYLES.items():
+        curves = [np.asarray(h[key], dtype=float) for h in histories if key in h]
+        if curves:
+            length = max(c.size for c in curves)
+            padded = np.full((len(curves), length), np.nan)
+            for row, curve in zip(padded, curves):
+                row[:curve.size] = curve
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where all are nan
+                mean = np.nanmean(padded, axis=0)
+            panel.line(np.arange(1, length + 1), mean, svg.Pen(_colour(0), dash))
+    return [svg.Entry(f"each of {len(histories)} folds", thin[svg.SOLID]),
+            svg.Entry("mean over folds", svg.Pen(_colour(0)))]
 
 
 def roc_curve(y, prob: Curves) -> svg.Chart:

@@ -139,6 +139,19 @@ def test_learning_curves_one_solid_and_one_dashed_line_per_fold():
     assert panel.legend() == ["fold 0", "fold 1", "fold 2", "train", "validation"]
 
 
+def test_learning_curves_of_more_folds_than_colours_show_each_thin_and_their_mean():
+    rng = np.random.default_rng(0)
+    histories = [{"train_loss": list(0.5 + 0.1 * rng.random(n)), "val_loss": list(0.6 + 0.1 * rng.random(n))}
+                 for n in [6] * 8 + [4] * 7]  # 15 folds, 7 of them stopped after 4 epochs
+    [panel] = _panels(_svg(plots.learning_curves(histories)))
+    curves = panel.paths()
+    assert [c.get("stroke") for c in curves] == [plots.GREY] * 30 + [plots.PALETTE[0]] * 2
+    assert panel.legend() == ["each of 15 folds", "mean over folds", "train", "validation"]
+    for curve, key in zip(curves[-2:], ("train_loss", "val_loss")):
+        expected = [np.mean([h[key][e] for h in histories if e < len(h[key])]) for e in range(6)]
+        np.testing.assert_allclose(panel.data(_points(curve)), np.c_[range(1, 7), expected], atol=0.002)
+
+
 def test_learning_curves_break_at_nan_instead_of_writing_it():
     losses = [0.7, 0.6, float("nan"), 0.5, 0.45, float("inf"), 0.4]
     chart = plots.learning_curves([{"train_loss": losses}])
