@@ -86,7 +86,7 @@ def learning_curves(histories: Sequence[Mapping[str, Sequence[float]]]) -> svg.C
     else:
         for fold, dash, losses in series:
             panel.line(np.arange(1, losses.size + 1), losses, svg.Pen(_colour(fold), dash))
-        # Style entries apart from the fold colours: ten folds need twelve entries, not twenty.
+        # Style entries apart from the fold colours: seven folds need nine entries, not fourteen.
         entries = [svg.Entry(f"fold {fold}", svg.Pen(_colour(fold))) for fold in range(len(histories))]
     entries += [svg.Entry("train", svg.Pen(GREY)), svg.Entry("validation", svg.Pen(GREY, svg.DASHED))]
     panel.legend(entries, "upper right", ncols=2)
@@ -105,8 +105,8 @@ def _fold_spread(panel: svg.Panel, histories, series) -> list[svg.Entry]:
             padded = np.full((len(curves), length), np.nan)
             for row, curve in zip(padded, curves):
                 row[:curve.size] = curve
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where all are nan
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every fold is nan
                 mean = np.nanmean(padded, axis=0)
             panel.line(np.arange(1, length + 1), mean, svg.Pen(_colour(0), dash))
     return [svg.Entry(f"each of {len(histories)} folds", thin[svg.SOLID]),
