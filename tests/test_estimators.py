@@ -193,6 +193,16 @@ def test_core_objects_as_parameters(cancer):
     assert model.score(X, y) > 0.9
 
 
+def test_core_objects_print_as_their_call_and_compare_by_settings():
+    assert repr(LeakyReLU(0.1)) == "LeakyReLU(negative_slope=0.1)"
+    assert LeakyReLU(0.1) == LeakyReLU(0.1) != LeakyReLU(0.2)
+    used = Adam(clip_norm=1.0)
+    used._state = "moments"  # state, not a setting
+    assert used == Adam(clip_norm=1.0) and hash(used) == hash(Adam(clip_norm=1.0))
+    assert Cosine(0.01, period=10) != Cosine(0.01, period=20)
+    assert len({LeakyReLU(0.1), LeakyReLU(0.1), Adam()}) == 2
+
+
 @pytest.mark.parametrize("param,value,valid", [
     ("hidden_layer_sizes", (0,), "tuple of positive ints"),
     ("hidden_layer_sizes", "64", "tuple of positive ints"),

@@ -25,7 +25,6 @@ class Activation(Hyperparameters):
         raise NotImplementedError
 
 
-
 class Identity(Activation):
     """f(z) = z. Stacked identity layers compute one linear map (a deep linear network)."""
 

@@ -16,4 +16,7 @@ class Hyperparameters:
     def __eq__(self, other):
         return type(self) is type(other) and self._settings() == other._settings()
 
-    __hash__ = object.__hash__
+    def __hash__(self):
+        # Equal objects must hash equal; settings may be unhashable (lists), so the type
+        # alone: a model holds only a few of these.
+        return hash(type(self))
