@@ -60,7 +60,10 @@ def run_experiment(config: ExperimentConfig, tracker=None, parent_run_id=None) -
     nested under ``parent_run_id`` (a sweep's run) when given."""
     tracker = tracker or NoTracking()
     name = run_name(config)
-    with tracker.run(name, params=flatten(config), tags=_config_tags(config),
+    notes = ineffective_settings(config)
+    for note in notes:
+        log.warning("%s", note)
+    with tracker.run(name, params=flatten(config), tags=_config_tags(config, notes),
                      parent=parent_run_id) as parent:
         dataset = load_dataset(config.dataset)
         check_task_settings(config, dataset.task)
@@ -303,10 +306,7 @@ def _mean_curve(histories):
     for key in ("train_loss", "val_loss", "val_auroc"):
         series = [h[key] for h in histories if key in h]
         if series:
-            longest = max(len(s) for s in series)
-            curve[f"mean_{key}"] = [
-                float(np.mean([s[e] for s in series if e < len(s)])) for e in range(longest)
-            ]
+            curve[f"mean_{key}"] = plots.fold_mean(series).tolist()
     return curve
 
 
@@ -377,12 +377,9 @@ def run_name(config):
     return " ".join(parts)
 
 
-def _config_tags(config):
+def _config_tags(config, notes):
     tags = {"biotab.role": "configuration", "model": config.model.name,
             "seed": str(config.seed), **_sweep_tag(config)}
-    notes = ineffective_settings(config)
-    for note in notes:
-        log.warning("%s", note)
     if notes:  # the run's description in the MLflow UI
         tags["mlflow.note.content"] = " ".join(notes)
     return tags

@@ -12,7 +12,6 @@ probability array or a dict ``{name: prob}`` of several models scored on the sam
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -99,18 +98,19 @@ def _fold_spread(panel: svg.Panel, histories, series) -> list[svg.Entry]:
     for _, dash, losses in series:
         panel.line(np.arange(1, losses.size + 1), losses, thin[dash])
     for key, dash in LOSS_STYLES.items():
-        curves = [np.asarray(h[key], dtype=float) for h in histories if key in h]
+        curves = [h[key] for h in histories if key in h]
         if curves:
-            length = max(c.size for c in curves)
-            padded = np.full((len(curves), length), np.nan)
-            for row, curve in zip(padded, curves):
-                row[:curve.size] = curve
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an epoch where every fold is nan
-                mean = np.nanmean(padded, axis=0)
-            panel.line(np.arange(1, length + 1), mean, svg.Pen(_colour(0), dash))
+            mean = fold_mean(curves)
+            panel.line(np.arange(1, mean.size + 1), mean, svg.Pen(_colour(0), dash))
     return [svg.Entry(f"each of {len(histories)} folds", thin[svg.SOLID]),
             svg.Entry("mean over folds", svg.Pen(_colour(0)))]
+
+
+def fold_mean(curves: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per epoch, the mean over the folds' curves that reach it (folds that stopped early
+    drop out): a run's logged mean learning curves, and the line drawn over many folds."""
+    longest = max(len(curve) for curve in curves)
+    return np.array([np.mean([c[e] for c in curves if e < len(c)]) for e in range(longest)])
 
 
 def roc_curve(y, prob: Curves) -> svg.Chart:

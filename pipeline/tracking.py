@@ -110,9 +110,18 @@ def _artifact_location(name: str, uri: str) -> str | None:
     if scheme in _SERVER_SCHEMES:
         return None
     root = default_artifact_root()
-    if scheme == "sqlite" and uri.startswith("sqlite:////"):
-        root = Path(uri.removeprefix("sqlite:///").partition("?")[0]).parent / "mlartifacts"
+    database = _sqlite_file(uri)
+    if database is not None and database.is_absolute():
+        root = database.parent / "mlartifacts"
     return (root / re.sub(r"[^\w.-]+", "_", name)).as_uri()
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` store; None for other stores and in-memory ones."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").partition("?")[0]
+    return None if path in ("", ":memory:") else Path(path)
 
 
 def ensure_experiment(name: str, uri: str) -> str:
@@ -141,6 +150,7 @@ def ensure_experiment(name: str, uri: str) -> str:
     return experiment.experiment_id
 
 
+@functools.cache  # once per process and store: the file keeps the mode
 def _write_ahead_log(uri: str) -> None:
     """Put a local SQLite store in write-ahead-log mode, which the file keeps.
 
@@ -151,8 +161,8 @@ def _write_ahead_log(uri: str) -> None:
     commits may live in ``mlflow.db-wal``: copy it with ``sqlite3 mlflow.db ".backup
     copy.db"``, not ``cp``.
     """
-    path = uri.removeprefix("sqlite:///").partition("?")[0] if uri.startswith("sqlite:///") else ""
-    if path in ("", ":memory:"):
+    path = _sqlite_file(uri)
+    if path is None:
         return
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=0.1)) as db:
@@ -544,8 +554,8 @@ def store_exists(uri: str) -> bool:
     """
     scheme = urlsplit(uri).scheme
     if scheme == "sqlite":
-        path = uri.removeprefix("sqlite:///").partition("?")[0]
-        return path in ("", ":memory:") or Path(path).is_file()
+        path = _sqlite_file(uri)
+        return path is None or path.is_file()
     if scheme == "file":
         return Path(urlsplit(uri).path).is_dir()
     return True  # a server or database: ask it
