@@ -4,7 +4,9 @@ parallel joblib jobs, against the sum of its jobs' pure training time.
     python bench/bench_sweep_overhead.py [--keep DIR] [--repeat N]
 
 The last row doubles the grid (two learning rates): comparing it with the second row
-separates the fixed start-up and end from what each further configuration adds.
+separates the fixed start-up and end from what each further configuration adds. The last
+line measures two costs outside biotab's code, each on its own: a worker's imports and
+Hydra composing one configuration.
 
 Two views of the overhead, from each configuration's logged ``fit_seconds``:
   wall per configuration = (wall time - sum of training / jobs) / configurations: how much
@@ -103,6 +105,31 @@ def main():
     each = (w2 - w1) / (n2 - n1)
     print(f"\nexisting store, full logging: fixed {w1 - n1 * each:.1f} s per sweep "
           f"+ {each:.2f} s per configuration")
+    worker_imports, compose = floors()
+    print(f"outside biotab's code: a worker's imports {worker_imports:.2f} core-s ({N_JOBS} workers); "
+          f"Hydra composing one configuration {compose * 1000:.0f} ms, twice per configuration "
+          f"(the launcher composes every job before any starts, then each worker its own): "
+          f"{2 * compose * n1:.2f} core-s for {n1} configurations")
+
+
+def floors():
+    """CPU seconds of one worker's imports (mlflow, scikit-learn, pandas, skops, the SQL store:
+    what ``train._warm_up`` loads) and of Hydra composing one configuration of the grid."""
+    code = ("import time; start = time.process_time(); "
+            "import hydra_plugins.hydra_joblib_launcher._core; from pipeline import train; "
+            "train._warm_up({'enabled': True, 'uri': None}); print(time.process_time() - start)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    imports = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, check=True,
+                             capture_output=True, text=True).stdout.split()[-1]
+    from hydra import compose, initialize_config_dir
+
+    overrides = ["hydra/launcher=joblib", "model=mlp", "regularization=l2", "loss=squared_error"]
+    with initialize_config_dir(str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        compose("config", overrides, return_hydra_config=True)  # the first one imports
+        start = time.process_time()
+        for _ in range(10):
+            compose("config", overrides, return_hydra_config=True)
+    return float(imports), (time.process_time() - start) / 10
 
 
 if __name__ == "__main__":
