@@ -153,12 +153,9 @@ def precision_recall_curve(y, prob: Curves) -> svg.Chart:
     entries = []
     for index, (name, p) in enumerate(named.items()):
         precision, recall, _ = skm.precision_recall_curve(y, p)
-        # The step area under the drawn curve is metrics' auprc (average precision),
-        # without the calibration fits that binary_metrics would add.
-        average_precision = -np.sum(np.diff(recall) * precision[:-1])
         pen = _model_pen(index)
         panel.line(*svg.post_steps(recall, precision), pen)
-        entries.append(svg.Entry(f"{_legend_name(name)} (AP {average_precision:.3f})", pen))
+        entries.append(svg.Entry(f"{_legend_name(name)} (AP {metrics.auprc(y, p):.3f})", pen))
     panel.legend([*entries, svg.Entry(f"prevalence {prevalence:.2f}", baseline)], "lower left")
     return chart
 

@@ -81,6 +81,13 @@ def test_auroc_alone_agrees_with_sklearn(sample):
     assert type(M.auroc(y, p)) is float
 
 
+@pytest.mark.parametrize("data", list(_binary_samples()))
+def test_auprc_alone_agrees_with_sklearn(data):
+    y, p = _binary_samples()[data]
+    assert M.auprc(y, p) == pytest.approx(skm.average_precision_score(y, p), abs=EXACT)
+    assert type(M.auprc(y, p)) is float
+
+
 def test_binary_metrics_return_every_name_as_plain_float(sample):
     ours = M.binary_metrics(*sample)
     assert tuple(ours) == M.BINARY_METRICS
