@@ -35,7 +35,7 @@ class _NeuralNet(BaseEstimator):
 
     _head_losses = ()
 
-    def _validate_params(self):
+    def _check_params(self):
         sizes = self.hidden_layer_sizes
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__") or any(
             isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in sizes
@@ -62,7 +62,7 @@ class _NeuralNet(BaseEstimator):
         _check_choice("warm_start", self.warm_start, (True, False))
 
     def _fit(self, X, y, sample_weight, validation_data, on_epoch_end):
-        self._validate_params()
+        self._check_params()
         warm = self.warm_start and hasattr(self, "coefs_")
         X, y = validate_data(
             self, X, y, reset=not warm, dtype=(np.float64, np.float32), multi_output=self._multi_output
@@ -141,6 +141,8 @@ class _NeuralNet(BaseEstimator):
 
     def __setstate__(self, state):
         state = dict(state)
+        if "_y_ndim" in state:  # a regressor saved before the fitted attribute got its "_"
+            state["y_ndim_"] = state.pop("_y_ndim")
         history = state.get("history_")
         if history:
             state["history_"] = {key: values.tolist() if isinstance(values, np.ndarray) else values
@@ -301,6 +303,12 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     Parameters are those of :class:`NeuralNetClassifier` except ``class_weight``;
     ``loss`` is ``"squared_error"`` or ``"absolute_error"``. ``y`` may have several
     columns (one output unit each).
+
+    Attributes
+    ----------
+    Those of :class:`NeuralNetClassifier` except ``classes_``, plus
+    y_ndim_ : int
+        Dimensions of the ``y`` seen in ``fit`` (1 or 2): ``predict`` returns the same shape.
     """
 
     _head_losses = LOSS_NAMES["identity"]
@@ -335,7 +343,7 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def _targets(self, y, fit):
         y = np.asarray(y, dtype=np.float64)
         if fit:
-            self._y_ndim = y.ndim
+            self.y_ndim_ = y.ndim
         return y.reshape(len(y), -1)
 
     def _head(self, n_outputs):
@@ -344,7 +352,7 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
     def predict(self, X):
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs) as y was."""
         out = self._forward(X)
-        return out[:, 0] if self._y_ndim == 1 else out
+        return out[:, 0] if self.y_ndim_ == 1 else out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -233,3 +233,30 @@ def test_invalid_parameter_names_itself_and_the_choices(cancer, param, value, va
 def test_regressor_rejects_classification_losses():
     with pytest.raises(ValueError, match=r"loss must be one of \['squared_error', 'absolute_error'\]"):
         NeuralNetRegressor(loss="cross_entropy").fit(np.ones((4, 2)), np.arange(4.0))
+
+
+def test_parameter_checks_do_not_shadow_scikit_learns_validate_params():
+    from sklearn.base import BaseEstimator
+
+    for cls in (NeuralNetClassifier, NeuralNetRegressor):
+        ours = [c for c in cls.__mro__ if c.__module__ == "pipeline.estimators"]
+        assert not any("_validate_params" in vars(c) for c in ours)
+        assert cls._validate_params is BaseEstimator._validate_params
+    with pytest.raises(ValueError, match="max_epochs must be an integer"):
+        NeuralNetRegressor(max_epochs=0)._check_params()
+
+
+def test_regressor_records_the_target_dimensions_as_fitted_state():
+    X, y = make_regression(n_samples=40, n_features=3, random_state=0)
+    model = NeuralNetRegressor((), max_epochs=2, random_state=0).fit(X, y)
+    assert model.y_ndim_ == 1 and model.predict(X).shape == (40,)
+    assert not hasattr(model, "_y_ndim")
+    two = NeuralNetRegressor((), max_epochs=2, random_state=0).fit(X, np.c_[y, -y])
+    assert two.y_ndim_ == 2 and two.predict(X).shape == (40, 2)
+    # A model pickled before the rename held ``_y_ndim``: it still loads and predicts.
+    old_state = model.__getstate__()
+    old_state["_y_ndim"] = old_state.pop("y_ndim_")
+    restored = NeuralNetRegressor.__new__(NeuralNetRegressor)
+    restored.__setstate__(old_state)
+    assert restored.y_ndim_ == 1
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
