@@ -10,7 +10,7 @@ LAUNCHER ?= joblib
 PORT     ?= 5000
 SWEEP    ?=
 
-.PHONY: help setup run sweep report server ui data test lint bench clean
+.PHONY: help setup run sweep report server ui data test test-fast lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -40,10 +40,13 @@ server: $(STAMP) ## MLflow server + UI on http://127.0.0.1:$(PORT) over the proj
 ui: server ## the MLflow UI (same as `make server`)
 
 data: $(STAMP) ## download the UCI disease tables into data/raw/ and verify their checksums
-	$(BIN)/python -m pipeline.datasets download
+	$(BIN)/python -m pipeline.data download
 
-test: $(STAMP) ## run the test suite (slow tests included)
+test: $(STAMP) ## run the test suite (slow tests included; what CI runs)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP) ## the inner loop: every test not marked slow
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check pipeline tests bench

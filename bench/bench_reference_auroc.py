@@ -46,7 +46,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neural_network import MLPClassifier
 
 from pipeline import PROJECT_ROOT
-from pipeline.datasets import Dataset, dataset_config, load_dataset
+from pipeline.data import Dataset, dataset_config, load_dataset
 from pipeline.preprocessing import build_preprocessor
 from pipeline.splits import outer_splits
 

@@ -1,83 +1,91 @@
 """The experiment's configuration schema, checked before any data is touched.
 
-Hydra composes ``conf/`` into a plain dict; :func:`validate` checks it against
-the dataclasses below, so a misspelt key or an invalid value fails at start-up
-with a message naming the key and the valid options. The ``dataset``,
-``preprocess`` and ``split`` groups are checked against the keys their modules
-read (``KNOWN_KEYS`` there) and then by those modules themselves.
+Hydra composes ``conf/`` into a plain dict; :func:`validate` checks it against the
+dataclasses below, so a misspelt key or an invalid value fails at start-up with a message
+naming the key and the valid options. Allowed names come from where they are defined (the
+core's registries, the metrics table); defaults live in ``conf/`` only, so every field here
+is required. The ``dataset``, ``preprocess`` and ``split`` groups are checked against the
+keys their modules read (``KNOWN_KEYS`` there) and then by those modules themselves.
 """
 
 import dataclasses
-import difflib
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-ACTIVATION = Literal["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
-SCHEDULE = Literal["constant", "step", "exponential", "cosine", "reduce_on_plateau"]
+from .core.activations import TRAINABLE_ACTIVATIONS
+from .core.losses import LOSS_NAMES
+from .core.optimizers import OPTIMIZERS
+from .core.schedules import SCHEDULES
+from .errors import ConfigError, did_you_mean
+from .metrics.registry import OBJECTIVES
 
+__all__ = ["ConfigError", "ExperimentConfig", "flatten", "validate"]
 
-class ConfigError(ValueError):
-    """A configuration key or value the user must fix (the message says which and how)."""
+ACTIVATION = Literal[TRAINABLE_ACTIVATIONS]
+LOSS = Literal[tuple(dict.fromkeys(name for names in LOSS_NAMES.values() for name in names))]
+RULE = Literal[tuple(OPTIMIZERS)]
+SCHEDULE = Literal[tuple(SCHEDULES)]
+OBJECTIVE = Literal[OBJECTIVES]
 
 
 @dataclass
 class ModelConfig:
     name: Literal["logistic", "mlp"]  # logistic = no hidden layer
-    hidden_layer_sizes: list[int] = field(default_factory=list)
-    activation: ACTIVATION = "relu"
-    negative_slope: float = 0.01  # leaky_relu only
+    hidden_layer_sizes: list[int]
+    activation: ACTIVATION
+    negative_slope: float  # leaky_relu only
 
 
 @dataclass
 class LossConfig:
-    name: Literal["cross_entropy", "squared_error", "absolute_error"]
+    name: LOSS
 
 
 @dataclass
 class ScheduleConfig:
-    name: SCHEDULE = "constant"
-    step_size: int = 50  # step
-    factor: float = 0.5  # step, reduce_on_plateau
-    decay: float = 0.99  # exponential
-    period: int | None = None  # cosine; None = max_epochs
-    minimum: float = 0.0  # cosine, reduce_on_plateau
-    patience: int = 10  # reduce_on_plateau
+    name: SCHEDULE
+    step_size: int  # step
+    factor: float  # step, reduce_on_plateau
+    decay: float  # exponential
+    period: int | None  # cosine; None = max_epochs
+    minimum: float  # cosine, reduce_on_plateau
+    patience: int  # reduce_on_plateau
 
 
 @dataclass
 class OptimizerConfig:
-    name: Literal["gd", "sgd", "minibatch", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
-    rule: Literal["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]
+    name: str  # the option's name in conf/optimizer/ (gd, minibatch, ... name a rule and its settings)
+    rule: RULE
     learning_rate: float
     batch_size: int | None  # None = full batch; 1 = pure SGD
     max_epochs: int
-    momentum: float = 0.9  # momentum, nesterov
-    beta1: float = 0.9  # adam
-    beta2: float = 0.999  # adam
-    rho: float = 0.9  # rmsprop
-    clip_norm: float | None = None
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    momentum: float  # momentum, nesterov
+    beta1: float  # adam
+    beta2: float  # adam
+    rho: float  # rmsprop
+    clip_norm: float | None
+    schedule: ScheduleConfig
 
 
 @dataclass
 class RegularizationConfig:
     name: str
-    l1: float = 0.0
-    l2: float = 0.0
-    dropout: float = 0.0
-    early_stopping: bool = False
-    patience: int = 10
+    l1: float
+    l2: float
+    dropout: float
+    early_stopping: bool
+    patience: int
 
 
 @dataclass
 class TrackingConfig:
-    enabled: bool = True
-    uri: str | None = None  # None = $MLFLOW_TRACKING_URI or the project's mlflow.db
-    experiment: str | None = None  # None = the dataset's name
-    log_model: bool = True
-    log_plots: bool = True
+    enabled: bool
+    uri: str | None  # None = $MLFLOW_TRACKING_URI or the project's mlflow.db
+    experiment: str | None  # None = the dataset's name
+    log_model: bool
+    log_plots: bool
 
 
 @dataclass
@@ -90,20 +98,19 @@ class ExperimentConfig:
     optimizer: OptimizerConfig
     regularization: RegularizationConfig
     tracking: TrackingConfig
-    seed: int = 0
-    objective: Literal["auroc", "auprc", "log_loss", "brier", "accuracy", "balanced_accuracy",
-                       "macro_auroc", "macro_f1", "rmse", "mae", "r2"] = "auroc"
-    n_bootstrap: int = 1000  # resamples for the 95% confidence intervals
-    sweep_id: str | None = None  # set by sweeps; groups runs in MLflow
-    debug: bool = False  # full tracebacks
+    seed: int
+    objective: OBJECTIVE
+    n_bootstrap: int  # resamples for the 95% confidence intervals
+    sweep_id: str | None  # set by sweeps; groups runs in MLflow
+    debug: bool  # full tracebacks
 
 
 def validate(raw: dict) -> ExperimentConfig:
     """Check a composed configuration dict and return it typed; raise :class:`ConfigError`."""
-    from . import datasets, preprocessing, splits  # imported here: they pull in pandas/sklearn
+    from . import data, preprocessing, splits  # imported here: they pull in pandas/sklearn
 
     config = _build(ExperimentConfig, raw, "")
-    for group, module in (("dataset", datasets), ("preprocess", preprocessing), ("split", splits)):
+    for group, module in (("dataset", data), ("preprocess", preprocessing), ("split", splits)):
         known = getattr(module, "KNOWN_KEYS", None)
         if known is not None:
             _reject_unknown(getattr(config, group), known, group)
@@ -118,24 +125,19 @@ def validate(raw: dict) -> ExperimentConfig:
 def _build(cls, raw, prefix):
     if not isinstance(raw, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
-    _reject_unknown(raw, fields, prefix.rstrip("."))
-    values = {}
-    for name, f in fields.items():
-        key = prefix + name
-        if name in raw:
-            values[name] = _check(hints[name], raw[name], key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{key} is required but missing from the configuration.")
-    return cls(**values)
+    _reject_unknown(raw, hints, prefix.rstrip("."))
+    missing = [prefix + name for name in hints if name not in raw]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} required but missing from the configuration: "
+                          "every key has its default in conf/ (is a group's _base.yaml missing?).")
+    return cls(**{name: _check(hint, raw[name], prefix + name) for name, hint in hints.items()})
 
 
 def _reject_unknown(raw, known, group):
     for key in raw:
         if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" Did you mean {group}.{close[0]}?" if close else ""
+            hint = did_you_mean(key, known, prefix=f"{group}.")
             raise ConfigError(
                 f"{group}.{key} is not a known configuration key.{hint} "
                 f"Valid keys of {group}: {', '.join(sorted(known))}."

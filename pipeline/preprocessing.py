@@ -18,7 +18,6 @@ matter.
 
 from __future__ import annotations
 
-import difflib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,24 +38,14 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
+from .defaults import option
+from .errors import did_you_mean
+
 log = logging.getLogger(__name__)
 
-#: Keys of the ``preprocess`` config group, with their defaults (= ``standard.yaml``).
-DEFAULTS: dict[str, Any] = {
-    "name": "standard",
-    "numeric_imputer": "median",
-    "categorical_imputer": "most_frequent",
-    "fill_value": 0.0,
-    "knn_neighbors": 5,
-    "iterative_max_iter": 10,
-    "add_indicator": False,
-    "scaler": "standard",
-    "encoder": "onehot",
-    "polynomial_degree": 1,
-    "interaction_only": False,
-    "variance_threshold": None,
-    "imbalance": "none",
-}
+#: Keys of the ``preprocess`` config group with their defaults: the ``standard`` preset
+#: (``conf/preprocess/``, their one source).
+DEFAULTS: dict[str, Any] = option("preprocess", "standard")
 
 #: Keys of the ``preprocess`` group (config schema checks).
 KNOWN_KEYS = frozenset(DEFAULTS)
@@ -80,8 +69,7 @@ def _options(cfg: Mapping) -> dict[str, Any]:
     cfg = dict(cfg)
     unknown = sorted(set(cfg) - set(DEFAULTS))
     if unknown:
-        hints = [difflib.get_close_matches(k, list(DEFAULTS), n=1) for k in unknown]
-        hint = "".join(f" Did you mean {h[0]!r}?" for h in hints if h)
+        hint = "".join(did_you_mean(k, DEFAULTS) for k in unknown)
         raise ValueError(f"unknown preprocess key(s) {unknown}.{hint} Valid: {sorted(DEFAULTS)}.")
     opts = {**DEFAULTS, **cfg}
     choices = {

@@ -30,19 +30,14 @@ from sklearn.model_selection import (
     train_test_split,
 )
 
-from pipeline.datasets import DatasetError
+from .defaults import option, option_names
+from .errors import DatasetError, did_you_mean
 
 log = logging.getLogger(__name__)
 
-#: Keys allowed for each split name, with defaults (= the YAML files in conf/split/).
-DEFAULTS: dict[str, dict] = {
-    "holdout": {"test_fraction": 0.2, "validation_fraction": 0.2, "respect_groups": True},
-    "kfold": {"n_splits": 5, "validation_fraction": 0.2, "respect_groups": True},
-    "repeated_kfold": {
-        "n_splits": 5, "n_repeats": 3, "validation_fraction": 0.2, "respect_groups": True,
-    },
-    "group_kfold": {"n_splits": 5, "validation_fraction": 0.2},
-}
+#: Keys allowed for each split name, with defaults (the YAML files in conf/split/, their one source).
+DEFAULTS: dict[str, dict] = {name: {k: v for k, v in option("split", name).items() if k != "name"}
+                             for name in option_names("split")}
 
 #: Every key any split reads (config schema checks); each split name checks its own.
 KNOWN_KEYS = frozenset({"name"}).union(*DEFAULTS.values())
@@ -53,12 +48,13 @@ Folds = list[tuple[np.ndarray, np.ndarray]]
 def _options(cfg: Mapping) -> dict:
     name = cfg.get("name")
     if name not in DEFAULTS:
-        raise ValueError(f"split.name={name!r} is not one of {', '.join(DEFAULTS)}.")
+        raise ValueError(f"split.name={name!r} is not one of {', '.join(DEFAULTS)}."
+                         f"{did_you_mean(name, DEFAULTS)}")
     unknown = sorted(set(cfg) - set(DEFAULTS[name]) - {"name"})
     if unknown:
-        raise ValueError(
-            f"unknown key(s) {unknown} for split '{name}'; valid: {sorted(DEFAULTS[name])}."
-        )
+        hints = "".join(did_you_mean(k, DEFAULTS[name]) for k in unknown)
+        raise ValueError(f"unknown key(s) {unknown} for split '{name}'.{hints} "
+                         f"Valid: {sorted(DEFAULTS[name])}.")
     return {**DEFAULTS[name], **cfg}
 
 

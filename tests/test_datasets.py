@@ -1,4 +1,4 @@
-"""pipeline.datasets: named UCI configs, the CSV loader's validation, synthetic data, download."""
+"""pipeline.data: named UCI configs, the CSV loader's validation, synthetic data, download."""
 
 from __future__ import annotations
 
@@ -13,21 +13,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline import PROJECT_ROOT, datasets, downloads
-from pipeline.datasets import (
-    SOURCES,
-    TABLE_DEFAULTS,
-    Dataset,
-    DatasetError,
-    DownloadError,
-    dataset_config,
-    load_dataset,
-    make_synthetic,
-)
+from pipeline import PROJECT_ROOT
+from pipeline import data as datasets
+from pipeline.data import Dataset, dataset_config, downloads, load_dataset, make_synthetic
+from pipeline.data.__main__ import main as data_main
+from pipeline.data.downloads import SOURCES
+from pipeline.data.options import TABLE_DEFAULTS
+from pipeline.defaults import CONF_DIR
+from pipeline.errors import DatasetError, DownloadError
 
 pytestmark = pytest.mark.usefixtures("clean_data_env")
 
-CONF = datasets.CONF_DIR / "dataset"
+CONF = CONF_DIR / "dataset"
 
 
 def named(name: str, directory: Path, **overrides) -> Dataset:
@@ -152,16 +149,21 @@ def test_breast_cancer_malignant_is_positive():
 
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
 def test_dataset_yaml_is_complete_and_commented(path):
-    cfg = yaml.safe_load(path.read_text())
+    keyed = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    assert all("#" in line for line in keyed if line != "defaults:"), "every key needs a comment"
+    if path.stem.startswith("_"):
+        return
+    cfg = dataset_config(path.stem)
     assert cfg["name"] == path.stem and cfg["name"] in datasets.LOADERS
     if datasets.LOADERS[cfg["name"]] is datasets.load_table:
         assert set(cfg) == set(TABLE_DEFAULTS)
-    keyed = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    assert all("#" in line for line in keyed), "every key needs a comment"
+        own = yaml.safe_load(path.read_text())
+        same = {k for k, v in own.items() if k not in ("name", "defaults") and TABLE_DEFAULTS[k] == v}
+        assert not same, f"{path.name} repeats defaults of _table.yaml: {sorted(same)}"
 
 
 def test_csv_yaml_marks_required_values():
-    cfg = yaml.safe_load((CONF / "csv.yaml").read_text())
+    cfg = dataset_config("csv")
     assert cfg["path"] == "???" and cfg["target"] == "???"
     with pytest.raises(DatasetError, match=r"dataset.path is required"):
         load_dataset(cfg)
@@ -355,7 +357,7 @@ def test_positive_label_needed_for_non_01_labels(write_table):
 
 def test_missing_target_rows_dropped_with_count(write_table, caplog):
     path = write_table("x,outcome\n1,0\n2,?\n3,1\n4,\n5,0\n")
-    with caplog.at_level(logging.WARNING, logger="pipeline.datasets"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.data"):
         ds = load_dataset(csv_cfg(path))
     assert ds.X["x"].tolist() == [1.0, 3.0, 5.0]
     assert "dropped 2 row(s) with a missing target 'outcome' (lines 3, 5)" in caplog.text
@@ -400,7 +402,7 @@ def test_duplicate_column_names(write_table):
 
 def test_identifier_like_column_warns(write_table, caplog):
     rows = "\n".join(f"patient-{i:03d},{i},{i % 2}" for i in range(12))
-    with caplog.at_level(logging.WARNING, logger="pipeline.datasets"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.data"):
         load_dataset(csv_cfg(write_table("pid,x,outcome\n" + rows + "\n")))
     assert "column 'pid'" in caplog.text and "looks like an identifier" in caplog.text
     assert "dataset.id_column" in caplog.text and "patient-0" not in caplog.text
@@ -512,7 +514,7 @@ def closed_port_url() -> str:
 
 
 def test_download_without_network_fails_fast_and_says_where(tmp_path, caplog):
-    status = datasets.main(["download", "pima", "ckd", "--data-dir", str(tmp_path),
+    status = data_main(["download", "pima", "ckd", "--data-dir", str(tmp_path),
                             "--mirror", closed_port_url(), "--timeout", "2"])
     assert status != 0
     text = caplog.text
@@ -566,12 +568,12 @@ def test_unknown_download_name(tmp_path):
 
 def test_info_command_prints_counts(shared_datasets_dir, caplog):
     with caplog.at_level(logging.INFO):
-        assert datasets.main(["info", "ilpd", "--data-dir", str(shared_datasets_dir)]) == 0
+        assert data_main(["info", "ilpd", "--data-dir", str(shared_datasets_dir)]) == 0
     assert "rows         583" in caplog.text
 
 
 def test_cli_error_has_no_traceback(tmp_path, caplog):
-    assert datasets.main(["info", "pima", "--data-dir", str(tmp_path)]) == 1
+    assert data_main(["info", "pima", "--data-dir", str(tmp_path)]) == 1
     assert "error: data file" in caplog.text and "Traceback" not in caplog.text
 
 

@@ -18,7 +18,7 @@ from pipeline.core.activations import LeakyReLU
 from pipeline.core.optimizers import Adam
 from pipeline.core.schedules import Cosine
 from pipeline.estimators import NeuralNetClassifier, NeuralNetRegressor
-from pipeline.tracking import _trusted_types
+from pipeline.tracking.models import _trusted_types
 
 PARAMETERS = {
     "hidden_layer_sizes", "activation", "loss", "optimizer", "learning_rate", "batch_size",

@@ -13,9 +13,10 @@ from mlflow import MlflowClient
 
 from pipeline import tracking
 from pipeline.config import ConfigError, validate
-from pipeline.datasets import load_dataset
+from pipeline.data import load_dataset
+from pipeline.defaults import option_names
 from pipeline.experiment import fit_final_model, ineffective_settings, run_experiment
-from tests.conftest import MLFLOW_ENV, PROJECT_ROOT, compose_config
+from tests.conftest import MLFLOW_ENV, compose_config
 
 FAST = ("optimizer.max_epochs=15", "n_bootstrap=100")
 POOLED = ("auroc", "auprc", "log_loss", "brier", "calibration_intercept", "calibration_slope",
@@ -193,7 +194,7 @@ def test_dropout_without_hidden_units_is_flagged_where_its_identical_result_is_r
 
 def test_misspelt_key_is_rejected_before_training(compose):
     raw = compose("+optimizer.lerning_rate=0.1")
-    with pytest.raises(ConfigError, match=r"optimizer.lerning_rate .*Did you mean optimizer.learning_rate"):
+    with pytest.raises(ConfigError, match=r"optimizer.lerning_rate .*Did you mean 'optimizer.learning_rate'"):
         validate(raw)
 
 
@@ -204,7 +205,7 @@ def test_misspelt_key_is_rejected_before_training(compose):
     ("optimizer.schedule.name=warmup", r"optimizer.schedule.name='warmup' is not valid"),
     ("+model.depth=3", r"model.depth is not a known configuration key"),
     ("+dataset.targett=y", r"dataset.targett is not a known configuration key"),
-    ("+split.n_split=3", r"Did you mean split.n_splits"),
+    ("+split.n_split=3", r"Did you mean 'split.n_splits'"),
 ])
 def test_invalid_values_name_the_key_and_the_choices(compose, override, message):
     with pytest.raises(ConfigError, match=message):
@@ -214,9 +215,9 @@ def test_invalid_values_name_the_key_and_the_choices(compose, override, message)
 def test_every_option_of_every_group_composes_and_validates(compose):
     for group in ("dataset", "preprocess", "split", "model", "loss", "optimizer",
                   "regularization", "tracking"):
-        for option in sorted((PROJECT_ROOT / "conf" / group).glob("*.yaml")):
-            overrides = [f"{group}={option.stem}"]
-            if option.stem == "csv":
+        for option in option_names(group):
+            overrides = [f"{group}={option}"]
+            if option == "csv":
                 overrides += ["dataset.path=x.csv", "dataset.target=y"]
             validate(compose(*overrides))
 

@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
 from pipeline import metrics as M
+from pipeline.metrics import bootstrap, calibration
 
 EXACT = 1e-12
 
@@ -199,7 +200,7 @@ def _symmetric_2x2(rng, m):
 def test_closed_form_newton_step_equals_a_general_solver():
     rng = np.random.default_rng(0)
     info, grad = _symmetric_2x2(rng, 4000), rng.normal(size=(4000, 2))
-    step, singular = M._newton_step(grad, info, fit_slope=True)
+    step, singular = calibration._newton_step(grad, info, fit_slope=True)
     matrices = info[:, [0, 1, 1, 2]].reshape(-1, 2, 2)
     cond = np.linalg.cond(matrices)
     clear = np.abs(np.log10(cond) - 12) > 0.01  # rounding decides right at the threshold
@@ -215,7 +216,7 @@ def test_closed_form_newton_step_equals_a_general_solver():
 def test_intercept_newton_step_is_gradient_over_information():
     grad = np.array([[0.3, 9.0], [-2.0, 9.0], [1.0, 9.0]])
     info = np.array([[0.6, 5.0, 5.0], [4.0, 5.0, 5.0], [0.0, 5.0, 5.0]])  # I_ab, I_bb unused
-    step, singular = M._newton_step(grad, info, fit_slope=False)
+    step, singular = calibration._newton_step(grad, info, fit_slope=False)
     np.testing.assert_array_equal(step, [[0.5, 0.0], [-0.5, 0.0], [0.0, 0.0]])
     np.testing.assert_array_equal(singular, [False, False, True])
 
@@ -231,11 +232,12 @@ def test_batched_calibration_fits_equal_one_fit_per_resample(monkeypatch):
         ((y == 1) & (p > cut)) | ((y == 0) & (p <= cut)),  # separated: the slope diverges
         p == tie,  # one prediction: the slope is not identified, the intercept is
     ]).astype(float)
-    w = np.vstack([next(M._resample_counts(y.size, 60, seed=2)), special])
-    monkeypatch.setattr(M, "_FIT_BLOCK_CELLS", 7 * y.size)  # blocks of 7 resamples
-    intercept = M._calibration_intercept(y, p, w)
-    slope = M._calibration_slope(y, p, w)
-    for batched, fit in ((intercept, M._calibration_intercept), (slope, M._calibration_slope)):
+    w = np.vstack([next(bootstrap._resample_counts(y.size, 60, seed=2)), special])
+    monkeypatch.setattr(calibration, "_FIT_BLOCK_CELLS", 7 * y.size)  # blocks of 7 resamples
+    intercept = calibration.calibration_intercept(y, p, w)
+    slope = calibration.calibration_slope(y, p, w)
+    fits = (calibration.calibration_intercept, calibration.calibration_slope)
+    for batched, fit in zip((intercept, slope), fits):
         alone = np.array([fit(y, p, row[None])[0] for row in w])
         np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-9)  # nan where alone is
     assert np.isnan(intercept[-3]) and np.isnan(slope[-3:]).all()
@@ -433,10 +435,10 @@ def test_bootstrap_skips_undefined_resamples_and_says_how_many(caplog):
 
 
 def test_bootstrap_in_chunks_covers_every_resample(sample, monkeypatch):
-    monkeypatch.setattr(M, "_CHUNK_CELLS", 1000)  # 400 rows -> chunks of 2 resamples
+    monkeypatch.setattr(bootstrap, "_CHUNK_CELLS", 1000)  # 400 rows -> chunks of 2 resamples
     low, high = M.bootstrap_ci(*sample, "auroc", n_boot=25)
     assert low < M.binary_metrics(*sample)["auroc"] < high
-    counts = list(M._resample_counts(400, 25, seed=0))
+    counts = list(bootstrap._resample_counts(400, 25, seed=0))
     assert sum(len(c) for c in counts) == 25
     assert all(np.all(c.sum(axis=1) == 400) for c in counts)
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sklearn.base import clone
 
+from pipeline.defaults import option, option_names
 from pipeline.preprocessing import DEFAULTS, build_preprocessor, feature_names, oversample
 
 CONF = Path(__file__).resolve().parent.parent / "conf" / "preprocess"
@@ -150,19 +151,24 @@ def test_no_columns():
 
 
 @pytest.mark.parametrize("path", sorted(CONF.glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_preprocess_yaml_builds_and_fits(path, table):
-    cfg = yaml.safe_load(path.read_text())
-    assert cfg["name"] == path.stem and set(cfg) == set(DEFAULTS)
+def test_every_preprocess_yaml_is_commented_and_repeats_no_default(path):
     keyed = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    assert all("#" in line for line in keyed), "every key needs a comment"
+    assert all("#" in line for line in keyed if line != "defaults:"), "every key needs a comment"
+    if path.stem.startswith("_"):
+        return
+    own, base = yaml.safe_load(path.read_text()), option("preprocess", "_base")
+    assert own["name"] == path.stem
+    assert not {k for k, v in own.items() if k in base and base[k] == v}, "repeats _base.yaml"
+
+
+@pytest.mark.parametrize("name", option_names("preprocess"))
+def test_every_preprocess_option_builds_and_fits(name, table):
+    cfg = option("preprocess", name)
+    assert set(cfg) == set(DEFAULTS)
     frame, _, train, _ = table
     pre = build_preprocessor(cfg, NUMERIC, CATEGORICAL).fit(frame.iloc[train])
     out = pre.transform(frame)
     assert np.isfinite(out).all() and out.shape[1] == len(feature_names(pre))
-
-
-def test_standard_yaml_is_the_default():
-    assert yaml.safe_load((CONF / "standard.yaml").read_text()) == DEFAULTS
 
 
 # --------------------------------------------------------------------------- #

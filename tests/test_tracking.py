@@ -26,8 +26,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline import plots, tracking
+from pipeline import PROJECT_ROOT, plots, tracking
 from pipeline.estimators import NeuralNetClassifier
+from pipeline.tracking import provenance, store
 
 MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
               "MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
@@ -67,7 +68,7 @@ def tracker(uri) -> tracking.Tracker:
 
 def test_resolve_tracking_uri_precedence_and_paths(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # the working directory must not matter
-    root = tracking.PROJECT_ROOT
+    root = PROJECT_ROOT
     assert tracking.resolve_tracking_uri() == f"sqlite:///{root}/mlflow.db"
     assert tracking.resolve_tracking_uri(None) == f"sqlite:///{root}/mlflow.db"
     assert tracking.resolve_tracking_uri("sqlite:///store/x.db") == f"sqlite:///{root}/store/x.db"
@@ -127,10 +128,10 @@ def test_a_store_in_use_elsewhere_keeps_its_journal_mode_and_still_works(uri, tm
 
 
 def test_artifact_location_follows_the_store(tmp_path):
-    assert tracking._artifact_location("a b", f"sqlite:///{tmp_path}/x.db") == (
+    assert store._artifact_location("a b", f"sqlite:///{tmp_path}/x.db") == (
         tmp_path / "mlartifacts" / "a_b").as_uri()
-    assert tracking._artifact_location("a", "http://server:5000") is None  # the server decides
-    assert tracking._artifact_location("a", "postgresql://db/mlflow") == (
+    assert store._artifact_location("a", "http://server:5000") is None  # the server decides
+    assert store._artifact_location("a", "postgresql://db/mlflow") == (
         tracking.default_artifact_root() / "a").as_uri()
 
 
@@ -367,7 +368,7 @@ def test_logged_model_loads_without_biotab_installed(logged_model, tmp_path):
     np.save(tmp_path / "expected.npy", logged_model["model"].predict_proba(frame))
     script = textwrap.dedent(f"""
         import sys
-        sys.path[:] = [p for p in sys.path if p and p != {str(tracking.PROJECT_ROOT)!r}]
+        sys.path[:] = [p for p in sys.path if p and p != {str(PROJECT_ROOT)!r}]
         sys.path.extend({site.getsitepackages()!r})  # without their .pth files: no editable biotab
         try:
             import pipeline
@@ -442,5 +443,5 @@ def test_runtime_tags():
 
 
 def test_git_commit_outside_git(monkeypatch, tmp_path):
-    monkeypatch.setattr(tracking, "PROJECT_ROOT", tmp_path)
-    assert tracking._git_commit() == "unknown"
+    monkeypatch.setattr(provenance, "PROJECT_ROOT", tmp_path)
+    assert provenance._git_commit() == "unknown"

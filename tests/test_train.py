@@ -14,8 +14,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from pipeline import train
 from pipeline.config import validate
+from pipeline.launch.callback import Background, SweepCallback
+from pipeline.launch.workers import lasting_imports
 from pipeline.train import main
 from tests.conftest import PROJECT_ROOT
 
@@ -101,7 +102,7 @@ def test_optuna_search_composes_with_its_search_space(compose):
 
 
 def test_one_experiment_per_dataset_and_per_csv_file(compose):
-    from pipeline.train import _experiment_name
+    from pipeline.launch.job import experiment_name as _experiment_name
 
     assert _experiment_name(None, compose("dataset=pima")["dataset"]) == "pima"
     assert _experiment_name(None, compose("dataset=csv", "dataset.path=/data/icu_cohort.csv",
@@ -130,8 +131,8 @@ def test_a_failed_worker_warm_up_does_not_fail_the_sweep(caplog):
     def crash():
         raise RuntimeError("worker crashed")
 
-    callback = train.SweepCallback()
-    callback.opening, callback.run_id = train._Background(crash), None
+    callback = SweepCallback()
+    callback.opening, callback.run_id = Background(crash), None
     with caplog.at_level(logging.WARNING, logger="biotab"):
         callback.on_multirun_end(config=None)
     assert "warming up the workers failed: worker crashed" in caplog.text
@@ -141,10 +142,10 @@ def test_lasting_imports_freeze_what_an_import_brought_and_nothing_else(monkeypa
     monkeypatch.delitem(sys.modules, "colorsys", raising=False)
     frozen = gc.get_freeze_count()
     try:
-        with train._lasting_imports():
+        with lasting_imports():
             assert not gc.isenabled()  # no collections while importing
         assert gc.isenabled() and gc.get_freeze_count() == frozen  # imported nothing: no freeze
-        with train._lasting_imports():
+        with lasting_imports():
             importlib.import_module("colorsys")
         assert gc.isenabled() and gc.get_freeze_count() > frozen
     finally:

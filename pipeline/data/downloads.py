@@ -1,4 +1,5 @@
-"""``make data``: fetch the public UCI disease tables and verify their checksums.
+"""``make data`` (``python -m pipeline.data download``): fetch the public UCI disease tables
+and verify their checksums.
 
 Each :class:`Source` says where the original lives, how to convert it to the
 layout its ``conf/dataset/<name>.yaml`` expects, and the MD5 of the result (the
@@ -8,7 +9,6 @@ with a list of which file to put where by hand.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import os
@@ -17,6 +17,8 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import DownloadError, NetworkUnavailableError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -98,14 +100,6 @@ SOURCES: dict[str, Source] = {
         f"{UCI}/00383/risk_factors_cervical_cancer.csv",
     ),
 }
-
-
-class DownloadError(RuntimeError):
-    """A dataset could not be fetched or failed its checksum; the message says what to do."""
-
-
-class NetworkUnavailableError(DownloadError):
-    """The server could not be reached at all: no point trying the other files."""
 
 
 def _fetch(url: str, timeout: float) -> bytes:
@@ -193,7 +187,7 @@ def _selected_sources(names: Sequence[str] | None) -> dict[str, Source]:
     unknown = [n for n in names or () if n not in SOURCES]
     if unknown:
         raise DownloadError(
-            f"no download source for {unknown}.{_did_you_mean(unknown[0])} "
+            f"no download source for {unknown}.{did_you_mean(unknown[0], SOURCES)} "
             f"Known: {', '.join(SOURCES)}."
         )
     return {n: SOURCES[n] for n in (names or SOURCES)}
@@ -228,8 +222,3 @@ def _download_one(name: str, source: Source, target: Path, mirror, timeout, forc
     path.write_bytes(payload)
     log.info("%s: saved %s (md5 ok)", name, path)
     return path
-
-
-def _did_you_mean(name: str) -> str:
-    close = difflib.get_close_matches(name, list(SOURCES), n=1)
-    return f" Did you mean '{close[0]}'?" if close else ""

@@ -1,0 +1,20 @@
+"""Running one resolved configuration end to end (no Hydra, no MLflow imports here).
+
+Where to look: the whole run (``run``), one outer fold (``folds``), the estimator a
+configuration describes (``estimator``), pooling folds into metrics (``pooling``), tables
+and figures kept as artifacts (``artifacts``), run names and tags (``naming``), what is
+recorded into (``recorder``: the tracker protocol and the tracking-off stand-in).
+``train.py`` composes the config; a tracker (``tracking.Tracker`` or :class:`NoTracking`)
+receives what should be recorded.
+"""
+
+from .estimator import build_estimator
+from .folds import FoldResult, fit_final_model
+from .naming import ineffective_settings, run_name
+from .recorder import NoTracking
+from .run import ExperimentResult, check_task_settings, run_experiment
+
+__all__ = [
+    "ExperimentResult", "FoldResult", "NoTracking", "build_estimator", "check_task_settings",
+    "fit_final_model", "ineffective_settings", "run_experiment", "run_name",
+]

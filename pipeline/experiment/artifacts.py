@@ -1,0 +1,55 @@
+"""What a configuration run keeps besides metrics: the out-of-fold predictions (never feature
+values), every fold's learning curves, and the figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import plots
+
+
+def learning_curve_table(results):
+    """Fold, epoch and every per-epoch value of each fold's training history."""
+    frames = []
+    for r in results:
+        curves = {key: values for key, values in r.history.items() if isinstance(values, list)}
+        n_epochs = len(curves["train_loss"])
+        frames.append(pd.DataFrame({"fold": r.index, "epoch": np.arange(n_epochs), **curves}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def oof_table(results, dataset):
+    """Row index, fold, prediction and label: never feature values."""
+    frames = []
+    for r in results:
+        frame = pd.DataFrame({"row": r.test_rows, "fold": r.index})
+        if dataset.task == "binary":
+            frame["probability"] = r.prediction
+        elif dataset.task == "multiclass":
+            for j, name in enumerate(dataset.class_names):
+                frame[f"probability_{name}"] = r.prediction[:, j]
+        else:
+            frame["prediction"] = r.prediction
+        frame["label"] = dataset.y[r.test_rows]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def log_plots(run, dataset, results, y, prediction, threshold):
+    charts = {"learning_curves": plots.learning_curves([r.history for r in results])}
+    if dataset.task == "binary":
+        names = dataset.class_names or ["0", "1"]
+        charts.update(
+            roc=plots.roc_curve(y, prediction),
+            precision_recall=plots.precision_recall_curve(y, prediction),
+            calibration=plots.calibration_curve(y, prediction),
+            decision_curve=plots.decision_curve(y, prediction),
+            confusion_matrix=plots.confusion_matrix(y, (prediction >= threshold).astype(int), names),
+            probability_histogram=plots.probability_histogram(y, prediction, names),
+        )
+    elif dataset.task == "multiclass":
+        charts["confusion_matrix"] = plots.confusion_matrix(
+            y, prediction.argmax(axis=1), dataset.class_names)
+    for name, chart in charts.items():
+        run.log_chart(chart, name)

@@ -1,0 +1,113 @@
+"""One resolved configuration end to end, following DESIGN.md's protocol: load -> validate ->
+outer split -> per fold (see ``folds``) -> pooled out-of-fold metrics with bootstrap CIs ->
+refit on all rows for the logged model."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import pandas as pd
+import yaml
+
+from .. import metrics
+from ..config import ExperimentConfig, flatten
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..progress import Progress
+from ..splits import outer_splits
+from .artifacts import learning_curve_table, log_plots, oof_table
+from .folds import fit_final_model, run_fold
+from .naming import config_tags, ineffective_settings, run_name
+from .pooling import evaluate, mean_curves, pool_predictions, summary_metrics
+from .recorder import NoTracking, Tracker
+
+log = logging.getLogger("biotab")
+
+
+@dataclasses.dataclass
+class ExperimentResult:
+    run_name: str
+    task: str
+    folds: list
+    pooled: dict  # metric -> {"value", "ci_low", "ci_high"} on the out-of-fold predictions
+    summary: dict  # flat metrics logged on the parent run
+    objective: float
+    run_id: str | None = None
+
+
+def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
+                   parent_run_id: str | None = None) -> ExperimentResult:
+    """Run ``config``; ``tracker`` (None = no tracking) records runs, metrics and artifacts,
+    nested under ``parent_run_id`` (a sweep's run) when given."""
+    tracker = tracker or NoTracking()
+    name = run_name(config)
+    notes = ineffective_settings(config)
+    for note in notes:
+        log.warning("%s", note)
+    with tracker.run(name, params=flatten(config), tags=config_tags(config, notes),
+                     parent=parent_run_id) as parent:
+        dataset = load_dataset(config.dataset)
+        check_task_settings(config, dataset.task)
+        parent.set_tags({"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
+                         "task": dataset.task, "n_rows": str(len(dataset.y))})
+        results = _run_folds(config, dataset, tracker, parent, name)
+        fit_seconds = sum(r.fit_seconds for r in results)
+        if config.tracking.log_model:
+            # Before the metrics: mlflow copies a run's metrics onto every model it logs.
+            fit_seconds += _log_final_model(config, dataset, parent)
+        rows, prediction, threshold = pool_predictions(results, dataset.task)
+        groups = None if dataset.groups is None else dataset.groups[rows]
+        pooled = evaluate(dataset.task, dataset.y[rows], prediction, threshold,
+                           config.n_bootstrap, config.seed, groups)
+        summary = {**summary_metrics(results, pooled), "fit_seconds": fit_seconds}
+        parent.log_metrics(summary, history=mean_curves([r.history for r in results]))
+        _log_artifacts(parent, config, dataset, results, dataset.y[rows], prediction, threshold)
+        return ExperimentResult(name, dataset.task, results, pooled, summary,
+                                pooled[config.objective]["value"], getattr(parent, "run_id", None))
+
+
+def check_task_settings(config, task):
+    """Settings that depend on the loaded target, checked before any training."""
+    task_metrics = metrics.task_metrics(task)
+    if config.objective not in task_metrics:
+        raise ConfigError(f"objective={config.objective} is not a {task} metric; for this "
+                          f"dataset choose one of {list(task_metrics)}.")
+    if task == "regression" and config.loss.name == "cross_entropy":
+        raise ConfigError("loss=cross_entropy needs a classification target; this dataset's "
+                          "target is continuous: use loss=squared_error or loss=absolute_error.")
+    if task == "regression" and config.preprocess.get("imbalance", "none") != "none":
+        raise ConfigError("preprocess.imbalance applies to classification only; set it to none "
+                          "for a regression target.")
+
+
+def _run_folds(config, dataset, tracker, parent, name):
+    folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
+    progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
+    results = [run_fold(config, dataset, k, train, test, tracker, parent, progress)
+               for k, (train, test) in enumerate(folds)]
+    progress.close()
+    return results
+
+
+def _log_final_model(config, dataset, parent):
+    """Refit on all rows, log the deployable model; return the refit's training time."""
+    start = time.perf_counter()
+    model = fit_final_model(config, dataset)
+    seconds = time.perf_counter() - start
+    parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()},
+                     proba=dataset.task != "regression")
+    return seconds
+
+
+def _log_artifacts(run, config, dataset, results, y, prediction, threshold):
+    with run.artifacts_together():
+        run.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
+        run.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
+        run.log_table(oof_table(results, dataset), "oof_predictions.csv")
+        run.log_table(learning_curve_table(results), "learning_curves.csv")
+        if dataset.task == "binary":
+            run.log_table(pd.DataFrame(metrics.decision_curve(y, prediction)), "decision_curve.csv")
+        if config.tracking.log_plots:
+            log_plots(run, dataset, results, y, prediction, threshold)

@@ -1,0 +1,84 @@
+"""One job's tracking and what it tells the user: the tracker (or none), the experiment's
+name, a FAILED run for an invalid configuration, and the summary printed at the end."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from .. import PROJECT_ROOT
+from .context import is_multirun, sweep_run_id, task_overrides
+from .workers import lasting_imports
+
+log = logging.getLogger("biotab")
+HEADLINE = ("auroc", "auprc", "brier", "calibration_slope", "sensitivity", "specificity",
+            "macro_auroc", "accuracy", "rmse", "r2")
+
+
+def open_tracker(enabled, uri, experiment):
+    if not enabled:
+        return None, None
+    with lasting_imports():
+        from .. import tracking  # imports mlflow (~1 s): only when tracking is on
+
+        tracking.warm_up(uri)  # the imports its first run would make later, frozen too
+    uri = tracking.resolve_tracking_uri(uri)
+    return tracking.Tracker(uri, experiment, tags=tracking.runtime_tags()), (uri, experiment)
+
+
+def experiment_name(configured, dataset):
+    """``tracking.experiment``, else one experiment per dataset: its config name, or the
+    file name for a ``csv`` table (every user table would otherwise share "csv")."""
+    if configured:
+        return configured
+    name = dataset.get("name") or "biotab"
+    path = dataset.get("path")
+    if name == "csv" and path and path != "???":
+        return Path(str(path)).stem
+    return name
+
+
+def record_invalid_config(raw, err):
+    """An invalid configuration still leaves a FAILED run with the reason (best effort:
+    the tracking settings themselves may be what is invalid)."""
+    tracking_cfg, dataset = raw.get("tracking") or {}, raw.get("dataset") or {}
+    try:
+        tracker, _ = open_tracker(tracking_cfg.get("enabled", True), tracking_cfg.get("uri"),
+                              experiment_name(tracking_cfg.get("experiment"), dataset))
+        if tracker is None:
+            return
+        tags = {"biotab.role": "configuration", "overrides": " ".join(task_overrides())}
+        if raw.get("sweep_id"):
+            tags["sweep_id"] = raw["sweep_id"]
+        with tracker.run("invalid configuration", tags=tags, parent=sweep_run_id()):
+            raise err
+    except Exception as recorded:
+        if recorded is not err:
+            log.warning("could not record the failed configuration in MLflow: %s", recorded)
+
+
+def print_summary(result, where):
+    if is_multirun():  # one line per job; the sweep's leaderboard follows at the end
+        stats = result.pooled.get("auroc") or next(iter(result.pooled.values()))
+        print(f"done: {result.run_name}: {stats['value']:.3f} "
+              f"[{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]")
+        return
+    print(f"\n{result.run_name}  ({result.task}, {len(result.folds)} folds)")
+    for name in HEADLINE:
+        if name in result.pooled:
+            stats = result.pooled[name]
+            print(f"  {name:<18} {stats['value']:.3f}  "
+                  f"(95% CI {stats['ci_low']:.3f}-{stats['ci_high']:.3f})")
+    if where:
+        uri, experiment = where
+        print(f"\nlogged to {uri}, experiment '{experiment}', run {result.run_id}")
+        print(f"open it with: {how_to_open(uri)}")
+
+
+def how_to_open(uri):
+    """The command that shows ``uri`` in the MLflow UI."""
+    if uri.startswith("http"):
+        return uri
+    if uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}":
+        return "make ui   (then http://127.0.0.1:5000)"
+    return f".venv/bin/mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"

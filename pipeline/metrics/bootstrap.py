@@ -1,0 +1,240 @@
+"""Bootstrap confidence intervals: resamples drawn as counts, every metric evaluated on all
+of them at once, percentile intervals, and the paired comparison of two models."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+
+import numpy as np
+
+from .checks import CHECKS, check_bootstrap_args, check_threshold
+from .ranking import auprc_of, auroc_of, ranked
+from .registry import BINARY_METRICS, REGRESSION_METRICS, TASKS
+from .scores import SCORE_METRICS, WeightedMetric, metric_table
+from .thresholds import RATES, confusion
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_CELLS = 2_000_000  # caps a (b, n) resample-count matrix at ~16 MB
+
+
+def _resample_counts(n: int, n_boot: int, seed, groups=None) -> Iterator[np.ndarray]:
+    """Bootstrap resamples as counts, in chunks of shape (b, n).
+
+    Entry ``[j, i]`` is how many times row ``i`` is drawn in resample ``j`` (n draws
+    with replacement). With ``groups`` (a cluster id per row, e.g. the patient of each
+    recording) whole clusters are drawn instead: rows of one patient are not
+    independent, and resampling them one by one gives intervals that are too narrow.
+    Chunking bounds memory; the sequence depends only on ``(n, n_boot, seed, groups)``.
+    """
+    rng = np.random.default_rng(seed)
+    units = n if groups is None else _group_codes(groups, n)
+    n_units = units if groups is None else int(units.max()) + 1
+    chunk = max(1, _CHUNK_CELLS // n)
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        flat = (rng.integers(0, n_units, size=(b, n_units)) + n_units * np.arange(b)[:, None]).ravel()
+        counts = np.bincount(flat, minlength=b * n_units).reshape(b, n_units).astype(float)
+        yield counts if groups is None else counts[:, units]
+
+
+def _group_codes(groups, n: int) -> np.ndarray:
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups must have one entry per row ({n}), got shape {groups.shape}")
+    return np.unique(groups, return_inverse=True)[1]
+
+
+def _bootstrap(stat: Callable[[np.ndarray], dict[str, np.ndarray]], n: int, n_boot: int,
+               seed, groups=None) -> dict[str, np.ndarray]:
+    """Apply ``stat(counts) -> {name: (b,)}`` to every chunk of resamples and concatenate."""
+    parts = [stat(w) for w in _resample_counts(n, n_boot, seed, groups)]
+    if not parts:
+        return {}
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
+def _percentile_ci(values: np.ndarray, alpha: float, label: str) -> tuple[float, float]:
+    """Percentile interval of the finite bootstrap values; logs how many were skipped."""
+    ok = np.isfinite(values)
+    skipped = int(values.size - ok.sum())
+    if skipped:
+        logger.warning("%s: skipped %d of %d bootstrap resamples where it is undefined",
+                       label, skipped, values.size)
+    if not ok.any():
+        return float("nan"), float("nan")
+    low, high = np.quantile(values[ok], [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)
+
+
+def _resolve_metric(metric: str, pred: np.ndarray, threshold: float) -> tuple[str, WeightedMetric]:
+    """Task and weighted function of a metric name; 2-D predictions mean multiclass."""
+    if pred.ndim == 2:
+        task = "multiclass"
+    elif metric in REGRESSION_METRICS:
+        task = "regression"
+    else:
+        task = "binary"
+    table = metric_table(task, threshold)
+    if metric not in table:
+        raise ValueError(f"metric {metric!r} is not a {task} metric; choose from {tuple(table)}")
+    return task, table[metric]
+
+
+def _callable_metric(metric: Callable, y: np.ndarray, pred: np.ndarray) -> WeightedMetric:
+    """Evaluate a plain ``metric(y, pred) -> float`` on each resample (a Python loop).
+
+    A resample where it raises ``ValueError`` (e.g. one class only) counts as undefined.
+    """
+    def per_resample(_y, _pred, w):
+        values = np.empty(len(w))
+        for j, counts in enumerate(w.astype(int)):
+            rows = np.repeat(np.arange(y.size), counts)
+            try:
+                values[j] = metric(y[rows], pred[rows])
+            except ValueError:
+                values[j] = np.nan
+        return values
+    return per_resample
+
+
+def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, seed=0, *,
+                 threshold: float = 0.5, groups=None) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of one metric, resampling rows.
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+    pred : array-like, shape (n,) or (n, K) -- probabilities (binary, multiclass) or
+        predictions (regression).
+    metric : str or callable -- a name from :data:`BINARY_METRICS`,
+        :data:`MULTICLASS_METRICS` (used when ``pred`` is 2-D) or
+        :data:`REGRESSION_METRICS`, evaluated vectorized over all resamples; or any
+        ``metric(y, pred) -> float`` (slower: called once per resample).
+    n_boot : int -- number of resamples.
+    alpha : float -- 1 - confidence level.
+    seed : int or None -- seeds ``np.random.default_rng``; same seed, same interval.
+    threshold : float -- for binary threshold metrics, ``prob >= threshold`` is positive.
+    groups : array-like, shape (n,), optional -- cluster (patient) of each row: whole
+        clusters are resampled.
+
+    Returns
+    -------
+    (low, high) -- ``(nan, nan)`` if the metric is undefined on every resample. Resamples
+    where it is undefined are skipped, with a logged warning saying how many.
+    """
+    check_bootstrap_args(n_boot, alpha, minimum=1)
+    if callable(metric):
+        y, pred = np.asarray(y_true), np.asarray(pred)
+        if y.shape[:1] != pred.shape[:1]:
+            raise ValueError(f"y_true and pred must have the same number of rows, got "
+                             f"{y.shape[:1]} and {pred.shape[:1]}")
+        fn, label = _callable_metric(metric, y, pred), getattr(metric, "__name__", "metric")
+    else:
+        task, fn = _resolve_metric(metric, np.asarray(pred), check_threshold(threshold))
+        y, pred = CHECKS[task](y_true, pred, "pred")
+        label = metric
+    values = _bootstrap(lambda w: {label: fn(y, pred, w)}, len(y), n_boot, seed, groups)[label]
+    return _percentile_ci(values, alpha, label)
+
+
+def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000,
+             seed=0, alpha: float = 0.05, extra_thresholds: Mapping[str, float] | None = None,
+             groups=None) -> dict[str, dict[str, float]]:
+    """Every metric of ``task`` with a bootstrap confidence interval.
+
+    All metrics share the same resamples. For ``task="binary"`` the threshold metrics
+    use ``prob >= threshold``; ``extra_thresholds={"tuned": 0.31}`` adds them again at
+    each named threshold as ``accuracy_tuned``, ... (same resamples, so the
+    threshold-free metrics and their costly calibration fits are computed once).
+
+    Parameters
+    ----------
+    task : {"binary", "multiclass", "regression"}
+    y_true : array-like, shape (n,)
+    pred : array-like, shape (n,) for binary (P(y = 1)) and regression, (n, K) for multiclass.
+    threshold : float
+    n_boot : int -- 0 skips the bootstrap (intervals are ``nan``), e.g. for per-fold values.
+    seed : int or None
+    alpha : float
+    extra_thresholds : mapping suffix -> threshold, binary only.
+    groups : array-like, shape (n,), optional -- cluster (patient) of each row for a
+        cluster bootstrap.
+
+    Returns
+    -------
+    dict metric -> {"value", "ci_low", "ci_high"} of plain floats.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    check_bootstrap_args(n_boot, alpha)
+    y, pred = CHECKS[task](y_true, pred, "pred")
+    stat = _evaluation_stat(task, check_threshold(threshold), extra_thresholds or {})
+    point = {name: float(values[0]) for name, values in stat(y, pred, np.ones((1, y.size))).items()}
+    replicates = _bootstrap(lambda w: stat(y, pred, w), y.size, n_boot, seed, groups)
+    result = {}
+    for name, value in point.items():
+        low, high = (_percentile_ci(replicates[name], alpha, name) if replicates
+                     else (float("nan"), float("nan")))
+        result[name] = {"value": value, "ci_low": low, "ci_high": high}
+    return result
+
+
+def _evaluation_stat(task, threshold, extra_thresholds):
+    """``stat(y, pred, w) -> {name: (b,)}`` for all of a task's metrics; binary threshold
+    metrics share one confusion matrix per threshold instead of one per metric, AUROC and
+    AUPRC one ranking."""
+    if task != "binary":
+        table = metric_table(task)
+        return lambda y, pred, w: {name: fn(y, pred, w) for name, fn in table.items()}
+    thresholds = {"": threshold, **{f"_{k}": check_threshold(t) for k, t in extra_thresholds.items()}}
+
+    def stat(y, p, w):
+        order = ranked(y, p, w)
+        values = {"auroc": auroc_of(order), "auprc": auprc_of(order)}
+        values.update({name: SCORE_METRICS[name](y, p, w) for name in BINARY_METRICS
+                       if name in SCORE_METRICS and name not in values})
+        for suffix, t in thresholds.items():
+            counts = confusion(y, p >= t, w)
+            values.update({f"{name}{suffix}": rate(counts) for name, rate in RATES.items()})
+        return values
+    return stat
+
+
+def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
+                                n_boot: int = 2000, seed=0, *, alpha: float = 0.05,
+                                threshold: float = 0.5, groups=None) -> dict[str, float]:
+    """Difference ``metric(a) - metric(b)`` of two models scored on the same rows.
+
+    Both models are evaluated on the same resamples, so the interval accounts for the
+    correlation between them (a paired bootstrap).
+
+    Parameters
+    ----------
+    y_true : array-like, shape (n,)
+    prob_a, prob_b : array-like, shape (n,) or (n, K) -- the two models' probabilities.
+    metric : str -- a binary (or, for 2-D probabilities, multiclass) metric name.
+    n_boot, seed, alpha, threshold, groups : as in :func:`bootstrap_ci`.
+
+    Returns
+    -------
+    dict with ``difference``, ``ci_low``, ``ci_high`` (percentile interval) and
+    ``p_value``: two-sided, twice the smaller bootstrap tail beyond 0, computed as
+    ``(count + 1) / (n_boot + 1)`` so it is never exactly 0; 1 for identical models.
+    """
+    check_bootstrap_args(n_boot, alpha, minimum=1)
+    task, fn = _resolve_metric(metric, np.asarray(prob_a), check_threshold(threshold))
+    if task == "regression":
+        raise ValueError(f"metric must be a binary or multiclass metric, got {metric!r}")
+    y, a = CHECKS[task](y_true, prob_a, "prob_a")
+    _, b = CHECKS[task](y_true, prob_b, "prob_b")
+    ones = np.ones((1, y.size))
+    difference = float(fn(y, a, ones)[0] - fn(y, b, ones)[0])
+    diffs = _bootstrap(lambda w: {"d": fn(y, a, w) - fn(y, b, w)}, y.size, n_boot, seed,
+                       groups)["d"]
+    low, high = _percentile_ci(diffs, alpha, f"{metric} difference")
+    finite = diffs[np.isfinite(diffs)]
+    tail = min(np.sum(finite <= 0), np.sum(finite >= 0))
+    p_value = min(1.0, 2 * (tail + 1) / (finite.size + 1)) if finite.size else float("nan")
+    return {"difference": difference, "ci_low": low, "ci_high": high, "p_value": float(p_value)}

@@ -1,0 +1,89 @@
+"""The HTML report: the values of each section, rendered through ``templates/report.html``
+with autoescaping (figures are our own SVG markup, inlined so the page is one file)."""
+
+from __future__ import annotations
+
+import time
+
+import jinja2
+from markupsafe import Markup
+
+from .. import plots, tracking
+from .comparison import incomparable, paired_comparison, paired_sentence
+from .leaderboard import board_metrics, board_varied, lower_is_better, mean_sd, pooled_ci
+from .tripod import tripod_summary
+
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("pipeline.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
+    trim_blocks=True, lstrip_blocks=True,
+)
+
+
+def render_html(c) -> str:
+    """The report page of report context ``c`` (see :class:`pipeline.report.build.ReportContext`)."""
+    return _TEMPLATES.get_template("report.html").render(
+        title=c.title, uri=c.uri,
+        experiments=", ".join(sorted({str(r["experiment"]) for r in c.runs})),
+        n_runs=len(c.runs), n_finished=len(c.ranked),
+        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+        metric=c.metric, direction="lower" if lower_is_better(c.metric) else "higher",
+        board=_board(c), learning_curves=_learning_curves(c), n_shown=min(c.top, len(c.ranked)),
+        curves=_curves(c), paired=_paired(c), tripod=tripod_summary(c),
+    )
+
+
+def _board(c) -> dict:
+    board = c.board
+    names, varied = board_metrics(board), board_varied(board)
+    rows = [{
+        "rank": str(row["rank"]) if row["status"] == "FINISHED" else "–",
+        "label": row["label"], "note": row["note"], "status": row["status"],
+        "failure_reason": row["failure_reason"], "run_id": row["run_id"],
+        "metrics": [(pooled_ci(row, m), mean_sd(row, m)) for m in names],
+        "params": [str(row[k]) for k in varied],
+        "best": row["status"] == "FINISHED" and row["rank"] == 1,
+    } for _, row in board.iterrows()]
+    return {"headings": ["rank", "configuration", "status", *names, *varied, "run id"], "rows": rows}
+
+
+def _learning_curves(c) -> Markup | None:
+    labels = dict(zip(c.board["run_id"], c.board["label"]))
+    curves = {labels[r["run_id"]]: {key: tracking.metric_history(c.uri, r["run_id"], key)
+                                    for key in ("mean_val_loss", "mean_val_auroc")}
+              for r in c.ranked}
+    if not any(v for curve in curves.values() for v in curve.values()):
+        return None
+    best = [labels[r["run_id"]] for r in c.ranked[:c.top]]
+    return Markup(plots.validation_curves(curves, best).to_svg())
+
+
+def _curves(c) -> dict:
+    if c.task != "binary":
+        return {"skipped": "ROC and calibration curves are drawn for binary outcomes "
+                           f"(this task: {c.task})."}
+    if not c.ranked or c.oof.get(c.ranked[0]["run_id"]) is None:
+        return {"skipped": "Skipped: the best configuration has no out-of-fold predictions."}
+    best = c.ranked[0]
+    labels = dict(zip(c.board["run_id"], c.board["label"]))
+    shown, notes = {labels[best["run_id"]]: c.oof[best["run_id"]].prediction}, []
+    for run in c.ranked[1:c.top]:
+        reason = incomparable(best, run, c.oof[best["run_id"]], c.oof.get(run["run_id"]))
+        if reason:
+            notes.append(f"{labels[run['run_id']]} left out: {reason}.")
+        else:
+            shown[labels[run["run_id"]]] = c.oof[run["run_id"]].prediction
+    y = c.oof[best["run_id"]].y
+    figures = [Markup(plots.roc_curve(y, shown).to_svg()), Markup(plots.calibration_curve(y, shown).to_svg())]
+    return {"figures": figures, "notes": notes}
+
+
+def _paired(c) -> str:
+    if len(c.ranked) < 2:
+        return "Skipped: fewer than two configurations finished."
+    a, b = c.ranked[:2]
+    result = paired_comparison(a, b, c.oof.get(a["run_id"]), c.oof.get(b["run_id"]), c.task)
+    labels = dict(zip(c.board["run_id"], c.board["label"]))
+    if "skipped" in result:
+        return f"Skipped for {labels[a['run_id']]} vs {labels[b['run_id']]}: {result['skipped']}."
+    return paired_sentence(result, labels[a["run_id"]], labels[b["run_id"]])

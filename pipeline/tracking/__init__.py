@@ -1,0 +1,29 @@
+"""MLflow tracking: the only package of biotab that imports mlflow.
+
+Where to look: the tracking URI, the store and experiments (``store``); opening runs and
+recording into them (``runs``); the deployable model (``models``); code and library
+versions (``provenance``); a sweep's own run (``sweeps``); reading runs back
+(``queries``); the private MLflow APIs relied on (``private``). Raw patient rows are never
+logged.
+
+Importing this package costs about a second (``import mlflow``); the rest of the project
+imports it only when tracking is on.
+"""
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # before mlflow is imported
+
+from .models import SKLEARN_TYPES_TO_TRUST, model_signature  # noqa: E402
+from .provenance import runtime_tags, warm_up  # noqa: E402
+from .queries import download_artifact, find_sweep_run, metric_history, search_runs  # noqa: E402
+from .runs import MAX_FAILURE_REASON, RunHandle, Tracker  # noqa: E402
+from .store import default_artifact_root, ensure_experiment, resolve_tracking_uri, store_exists  # noqa: E402
+from .sweeps import end_sweep, log_sweep_artifacts, run_status, start_sweep  # noqa: E402
+
+__all__ = [
+    "MAX_FAILURE_REASON", "SKLEARN_TYPES_TO_TRUST", "RunHandle", "Tracker", "default_artifact_root",
+    "download_artifact", "end_sweep", "ensure_experiment", "find_sweep_run", "log_sweep_artifacts",
+    "metric_history", "model_signature", "resolve_tracking_uri", "run_status", "runtime_tags",
+    "search_runs", "start_sweep", "store_exists", "warm_up",
+]

