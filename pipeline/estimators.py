@@ -27,7 +27,7 @@ from .core.losses import LOSS_NAMES
 from .core.network import Network
 from .core.optimizers import OPTIMIZERS, Optimizer
 from .core.schedules import Schedule
-from .core.training import TrainingConfig, train
+from .core.training import SUMMARY_KEYS, TrainingConfig, train
 
 
 class _NeuralNet(BaseEstimator):
@@ -116,7 +116,7 @@ class _NeuralNet(BaseEstimator):
         return network.initialize(rng)
 
     def _store(self, network, history, warm):
-        best_epoch = history.pop("best_epoch", None)
+        summary = {key: history.pop(key, None) for key in SUMMARY_KEYS}
         if warm and hasattr(self, "history_"):
             for key, values in history.items():
                 self.history_.setdefault(key, []).extend(values)
@@ -124,7 +124,12 @@ class _NeuralNet(BaseEstimator):
         else:
             self.history_ = history
             self.n_epochs_ = len(history["train_loss"])
-        self.best_epoch_ = best_epoch
+        self.best_epoch_ = summary["best_epoch"]
+        # Convergence of THIS fit (a warm start's n_epochs_ counts every fit).
+        self.converged_ = bool(summary["converged"])
+        self.stop_reason_ = summary["stop_reason"]
+        self.n_iter_ = summary["n_iter"]
+        self.final_grad_norm_ = summary["final_grad_norm"]
         self.coefs_ = [w.copy() for w in network.weights]
         self.intercepts_ = [b.copy() for b in network.biases]
 
@@ -168,11 +173,15 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     activation : {"identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"} or Activation
     loss : {"cross_entropy", "squared_error", "absolute_error"}
         The last two act on predicted probabilities.
-    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"} or Optimizer
+    optimizer : {"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lbfgs"} or Optimizer
+        ``"lbfgs"`` is full-batch L-BFGS run to its tolerance (``LBFGS(tol=...)`` to
+        change it): it ignores ``learning_rate`` and ``batch_size`` (its line search
+        picks every step over all rows) and refuses ``l1 > 0`` and ``dropout > 0``.
     learning_rate : float or Schedule, default=1e-3
     batch_size : int or None, default=32
         None = full-batch gradient descent; 1 = pure stochastic gradient descent.
     max_epochs : int, default=200
+        Passes over the data; for lbfgs, iterations.
     l1, l2 : float, default=0.0
         Penalties on weights (not biases): ``l1 * sum|W| + (l2 / 2) * sum W**2``.
     dropout : float, default=0.0
@@ -196,11 +205,29 @@ class NeuralNetClassifier(ClassifierMixin, _NeuralNet):
     coefs_ : list of ndarray; ``coefs_[i]`` has shape (n_in, n_out)
     intercepts_ : list of ndarray
     n_epochs_ : int
+        Epochs (lbfgs: iterations) of every fit so far, warm starts included.
     best_epoch_ : int or None
         0-based epoch whose weights were restored by early stopping.
     history_ : dict of lists
-        Per epoch: ``train_loss``, ``learning_rate``, ``grad_norm``, ``val_loss``
-        (with a validation set) and any metrics the callbacks added.
+        Per epoch (lbfgs: per iteration): ``train_loss``, ``learning_rate`` (lbfgs: the
+        accepted step length), ``grad_norm``, ``val_loss`` (with a validation set) and
+        any metrics the callbacks added.
+    converged_ : bool
+        lbfgs: a tolerance was reached (or early stopping ended the fit). Other
+        optimizers (scikit-learn MLP's test): early stopping ended the fit, or at some
+        epoch the training loss had not improved by more than 1e-4 for more than 10
+        epochs in a row; they still train for ``max_epochs``, this only reports.
+    stop_reason_ : str
+        ``"max_epochs"``, ``"early_stopping"``, and for lbfgs also
+        ``"gradient_tolerance"``, ``"objective_tolerance"`` or ``"line_search_failed"``.
+    n_iter_ : int
+        Epochs (lbfgs: iterations) of the last call to ``fit``.
+    final_grad_norm_ : float
+        L2 norm of the gradient of the objective over all training rows (no dropout)
+        at the returned weights.
+
+    A fit whose loss or weights blow up raises ``TrainingDivergedError`` (from
+    ``pipeline.core.training``) instead of returning.
     """
 
     _head_losses = LOSS_NAMES["sigmoid"]

@@ -97,3 +97,43 @@ def test_float32_gradient_close_to_float64():
         assert net.grad.dtype == dtype
         grads.append(net.grad.astype(np.float64))
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_dropout_backprop_matches_finite_differences_with_the_mask_held_fixed(activation):
+    """Dropout makes J random; with the masks of one draw held fixed it is an ordinary
+    function of the weights, and backprop through that pass must be its gradient."""
+    rng = np.random.default_rng(4)
+    X, T, weights = _problem("softmax", 3, rng, n=8)
+    net = _network_away_from_kinks((4, 6, 5, 3), activation, "softmax", X, seed=2)
+    loss, l2 = get_loss("cross_entropy", "softmax"), 0.03
+    drawn = net.forward(X, dropout=0.4, rng=np.random.default_rng(0)).copy()
+    masks = [m.copy() for m in net.dropout_masks]
+    assert len(masks) == 2 and all(set(np.unique(m)) == {0.0, 1 / 0.6} for m in masks)
+    np.testing.assert_array_equal(net.forward(X, masks=masks), drawn)  # the same pass, replayed
+
+    def fixed_mask_objective():
+        values = loss.value(net.forward(X, masks=masks), T)
+        return float(values @ weights / weights.sum()) + objective_penalty(net, l2)
+
+    compute_gradient(net, loss, X, T, weights, 0.0, l2, masks=masks)
+    ours = net.grad.copy()
+    reference = numerical_gradient(fixed_mask_objective, net.params)
+    compare_gradients(ours, reference, tolerance=1e-6)
+    # A unit dropped for every row feeds nothing forward: its outgoing weights get only
+    # the penalty's gradient, and its incoming ones only the penalty's too.
+    masks[0][:, 0] = 0.0
+    compute_gradient(net, loss, X, T, weights, 0.0, l2, masks=masks)
+    np.testing.assert_allclose(net.weight_grads[1][0], l2 * net.weights[1][0], rtol=1e-12)
+    np.testing.assert_allclose(net.weight_grads[0][:, 0], l2 * net.weights[0][:, 0], rtol=1e-12)
+
+
+def objective_penalty(net, l2):
+    w = net.params[: net.n_weights]
+    return 0.5 * l2 * float(w @ w)
+
+
+def test_masks_must_match_the_hidden_layers():
+    net = Network((3, 4, 1), "relu", "sigmoid").initialize(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="one array per hidden layer"):
+        net.forward(np.ones((2, 3)), masks=[np.ones((2, 4)), np.ones((2, 1))])

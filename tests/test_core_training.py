@@ -13,7 +13,13 @@ from pipeline.core import schedules
 from pipeline.core.activations import sigmoid
 from pipeline.core.losses import get_loss
 from pipeline.core.network import Network
-from pipeline.core.training import TrainingConfig, TrainingDivergedError, data_loss, train
+from pipeline.core.training import (
+    SUMMARY_KEYS,
+    TrainingConfig,
+    TrainingDivergedError,
+    data_loss,
+    train,
+)
 
 
 @pytest.fixture(scope="module")
@@ -203,8 +209,10 @@ def test_history_and_callbacks(blobs):
 
     history = train(_logistic(5), X, T, TrainingConfig(max_epochs=4), np.random.default_rng(0),
                     validation=(X, T, None), on_epoch_end=record_norm)
-    assert set(history) == {"train_loss", "learning_rate", "grad_norm", "val_loss", "weight_norm"}
-    assert all(len(v) == 4 for v in history.values())
+    per_epoch = {key: value for key, value in history.items() if key not in SUMMARY_KEYS}
+    assert set(per_epoch) == {"train_loss", "learning_rate", "grad_norm", "val_loss", "weight_norm"}
+    assert all(len(v) == 4 for v in per_epoch.values())
+    assert set(history) - set(per_epoch) == {"converged", "stop_reason", "n_iter", "final_grad_norm"}
 
 
 def test_float32_training_stays_float32(blobs):

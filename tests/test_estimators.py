@@ -209,7 +209,7 @@ def test_core_objects_print_as_their_call_and_compare_by_settings():
     ("activation", "hard_threshold", "'identity', 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'softplus'"),
     ("activation", "gelu", "'relu'"),
     ("loss", "hinge", "'cross_entropy', 'squared_error', 'absolute_error'"),
-    ("optimizer", "lbfgs", "'adagrad', 'adam', 'momentum', 'nesterov', 'rmsprop', 'sgd'"),
+    ("optimizer", "newton", "'adagrad', 'adam', 'lbfgs', 'momentum', 'nesterov', 'rmsprop', 'sgd'"),
     ("learning_rate", 0.0, r"\(0.0, inf\]"),
     ("learning_rate", "fast", "positive float"),
     ("batch_size", 0, "integer >= 1 or None"),

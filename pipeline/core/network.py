@@ -101,12 +101,19 @@ class Network:
 
     # --- training --------------------------------------------------------------
 
-    def forward(self, X, dropout=0.0, rng=None):
+    def forward(self, X, dropout=0.0, rng=None, masks=None):
         """Training forward pass over a batch; caches what :meth:`backward` needs.
 
         ``dropout`` is the inverted-dropout rate on hidden activations: kept units
         are scaled by 1 / (1 - rate) so no rescaling is needed at prediction.
+        ``masks`` replaces the random draw with given masks (one (n, units) array per
+        hidden layer, entries 0 or 1 / (1 - rate), e.g. :attr:`dropout_masks` of an
+        earlier pass): the objective is then deterministic, so its gradient can be
+        checked by finite differences.
         """
+        if masks is not None and len(masks) != self.n_layers - 1:
+            raise ValueError(f"masks must hold one array per hidden layer ({self.n_layers - 1}), "
+                             f"got {len(masks)}.")
         buf = self._batch_buffers(X.shape[0])
         self._input = X
         self._dropout_masks = []
@@ -117,10 +124,18 @@ class Network:
             z += b
             if i < self.n_layers - 1:
                 self.activation.forward(z)
-                if dropout > 0.0:
+                if masks is not None:
+                    self._dropout_masks.append(masks[i])
+                    z = np.multiply(z, masks[i], out=buf["dropped"][i])
+                elif dropout > 0.0:
                     z = self._drop(z, buf["dropped"][i], dropout, rng)
             a = z
         return a
+
+    @property
+    def dropout_masks(self):
+        """The scaled dropout masks of the last :meth:`forward` pass (empty without dropout)."""
+        return list(self._dropout_masks)
 
     def backward(self, delta, input_grad=False):
         """Backpropagate ``delta`` = dJ/dlogits (n, n_outputs) into ``self.grad``.

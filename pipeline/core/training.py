@@ -1,11 +1,11 @@
 """The training loop: forward, loss, backward, update — plus the bookkeeping
-(shuffling, schedules, penalties, early stopping, history, divergence checks).
+(shuffling, schedules, penalties, early stopping, history, convergence, divergence).
 
 The objective minimised is exactly the one in DESIGN.md::
 
     J = sum_i s_i L_i / sum_i s_i  +  l1 sum|W|  +  (l2 / 2) sum W**2
 
-over each mini-batch, with ``s_i`` the sample weight times the class weight.
+over each mini-batch for the first-order optimizers, over all rows for L-BFGS.
 """
 
 import math
@@ -13,14 +13,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import lbfgs
+from .convergence import DivergenceGuard, PlateauMonitor, TrainingDivergedError
 from .losses import Loss, get_loss
+from .objectives import (
+    compute_gradient,
+    data_loss,
+    full_batch_objective,
+    full_gradient,
+    initial_loss,
+    objective,
+)
 from .optimizers import Optimizer, get_optimizer
-from .regularization import EarlyStopping, add_penalty_gradient, penalty
+from .regularization import EarlyStopping
 from .schedules import Schedule, get_schedule
 
+__all__ = [
+    "SUMMARY_KEYS", "TrainingConfig", "TrainingDivergedError", "compute_gradient", "data_loss",
+    "objective", "train",
+]
 
-class TrainingDivergedError(FloatingPointError):
-    """The loss or the weights became NaN or infinite."""
+# Entries of the returned history that are one value per run, not one per epoch.
+SUMMARY_KEYS = ("best_epoch", "converged", "stop_reason", "n_iter", "final_grad_norm")
+CONVERGED_REASONS = ("gradient_tolerance", "objective_tolerance", "early_stopping")
 
 
 @dataclass
@@ -29,50 +44,17 @@ class TrainingConfig:
 
     loss: str | Loss = "cross_entropy"
     optimizer: str | Optimizer = "adam"
-    learning_rate: float | Schedule = 1e-3
-    batch_size: int | None = 32  # None = full batch; 1 = pure stochastic gradient descent
-    max_epochs: int = 200
+    learning_rate: float | Schedule = 1e-3  # unused by lbfgs (its line search picks steps)
+    batch_size: int | None = 32  # None = full batch; 1 = pure SGD; lbfgs: always full batch
+    max_epochs: int = 200  # lbfgs: iterations
     l1: float = 0.0
     l2: float = 0.0
     dropout: float = 0.0
     patience: int | None = None  # early stopping on validation loss when set
 
 
-def data_loss(network, loss, X, T, weights=None):
-    """Weighted mean loss sum_i s_i L_i / sum_i s_i (no penalty), without dropout."""
-    values = loss.value(network.logits(X), T)
-    if weights is None:
-        return float(values.mean())
-    return float(values @ weights / weights.sum())
-
-
-def objective(network, loss, X, T, weights=None, l1=0.0, l2=0.0):
-    """The full objective J of DESIGN.md at the current parameters."""
-    return data_loss(network, loss, X, T, weights) + penalty(
-        network.params[: network.n_weights], l1, l2
-    )
-
-
-def compute_gradient(network, loss, X, T, weights=None, l1=0.0, l2=0.0, dropout=0.0, rng=None):
-    """Fill ``network.grad`` with dJ/dparams on a batch; return the batch's data loss."""
-    z = network.forward(X, dropout, rng)
-    delta = loss.delta(z, T, np.empty_like(z))
-    if weights is None:
-        scale = 1.0 / X.shape[0]
-        batch_loss = float(loss.value(z, T).sum()) * scale
-        delta *= scale
-    else:
-        scale = weights / weights.sum()
-        batch_loss = float(loss.value(z, T) @ scale)
-        delta *= scale[:, None]
-    network.backward(delta)
-    n = network.n_weights
-    add_penalty_gradient(network.params[:n], network.grad[:n], l1, l2)
-    return batch_loss
-
-
 def train(network, X, T, config, rng, weights=None, validation=None, on_epoch_end=()):
-    """Train ``network`` in place and return its per-epoch history.
+    """Train ``network`` in place and return its per-epoch history and convergence summary.
 
     Parameters
     ----------
@@ -95,42 +77,132 @@ def train(network, X, T, config, rng, weights=None, validation=None, on_epoch_en
 
     Returns
     -------
-    history : dict of lists
-        ``train_loss``, ``learning_rate``, ``grad_norm``, ``val_loss`` (with a
-        validation set) and callback metrics, one entry per epoch; plus
-        ``best_epoch`` (int) when early stopping ran.
+    history : dict
+        Per epoch (L-BFGS: per iteration), lists of ``train_loss``, ``learning_rate``
+        (L-BFGS: the accepted step length), ``grad_norm``, ``val_loss`` (with a
+        validation set) and callback metrics. Per run (``SUMMARY_KEYS``):
+        ``converged`` (bool), ``stop_reason`` (str), ``n_iter`` (epochs or iterations
+        run), ``final_grad_norm`` (L2 norm of dJ/dparams over all rows, without
+        dropout, at the returned weights) and, when early stopping ran, ``best_epoch``.
+
+    Raises
+    ------
+    TrainingDivergedError
+        When the loss or the weights blow up (see ``convergence.DivergenceGuard``).
     """
     loss = config.loss if isinstance(config.loss, Loss) else get_loss(config.loss, network.head)
     if not network.activation.trainable:
         network.activation.backward(None, None)  # raises the explanatory error
     optimizer = get_optimizer(config.optimizer)
+    callbacks = [on_epoch_end] if callable(on_epoch_end) else list(on_epoch_end)
+    X, T = (np.ascontiguousarray(a, dtype=network.dtype) for a in (X, T))
+    weights = None if weights is None else np.ascontiguousarray(weights, dtype=network.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        start_loss = initial_loss(network, loss, X, T, weights)
+    if optimizer.full_batch:
+        _check_smooth(config)
+        advice = ("Use l2 > 0 (without it separable classes have no finite optimum) or "
+                  "standardised inputs.")
+        run = _train_lbfgs
+    else:
+        advice = "Try a smaller learning_rate, gradient clipping (clip_norm) or standardised inputs."
+        run = _train_first_order
+    guard = DivergenceGuard(start_loss, float(np.abs(T).max(initial=0.0)), advice)
+    history, reason, converged, grad_ready = run(
+        network, loss, X, T, config, optimizer, rng, weights, validation, callbacks, guard
+    )
+    if not grad_ready:
+        with np.errstate(over="ignore", invalid="ignore"):
+            full_gradient(network, loss, X, T, weights, config.l1, config.l2)
+    history.update(converged=converged, stop_reason=reason, n_iter=len(history["train_loss"]),
+                   final_grad_norm=math.sqrt(float(network.grad @ network.grad)))
+    return history
+
+
+def _train_first_order(network, loss, X, T, config, optimizer, rng, weights, validation,
+                       callbacks, guard):
+    """Epochs of mini-batch steps; converged = early stopping ended it or the loss plateaued."""
     optimizer.reset(network.params)
     schedule = get_schedule(config.learning_rate)
     stopper = EarlyStopping(config.patience) if config.patience and validation else None
-    callbacks = [on_epoch_end] if callable(on_epoch_end) else list(on_epoch_end)
+    plateau = PlateauMonitor()
     batches = _Batches(X, T, weights, config.batch_size, network.dtype)
 
-    history, monitored = {"train_loss": [], "learning_rate": [], "grad_norm": []}, None
+    history, monitored, reason = _new_history(), None, "max_epochs"
     for epoch in range(config.max_epochs):
         lr = schedule.rate(epoch, monitored)
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
             record = _run_epoch(network, loss, batches, config, optimizer, lr, rng)
         record["learning_rate"] = lr
-        if validation is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                record["val_loss"] = data_loss(network, loss, *validation)
-        _check_finite(network, record, epoch, lr)
-        for callback in callbacks:
-            callback(epoch, record, network)
-        for key, value in record.items():
-            history.setdefault(key, []).append(value)
+        _end_epoch(network, loss, validation, callbacks, guard, history, record, epoch, lr)
+        plateau.update(record["train_loss"])
         monitored = record.get("val_loss", record["train_loss"])
         if stopper and stopper.update(epoch, monitored, network.params):
+            reason = "early_stopping"
             break
     if stopper:
         stopper.restore(network.params)
         history["best_epoch"] = stopper.best_epoch
-    return history
+    return history, reason, reason == "early_stopping" or plateau.reached, False
+
+
+def _train_lbfgs(network, loss, X, T, config, settings, rng, weights, validation, callbacks,
+                 guard):
+    """Full-batch L-BFGS: one history entry per iteration; converged = a tolerance reached
+    (or early stopping ended it). ``rng`` is not used: nothing is random."""
+    evaluate = full_batch_objective(network, loss, X, T, weights, config.l2)
+    stopper = EarlyStopping(config.patience) if config.patience and validation else None
+    history = _new_history()
+
+    def on_iteration(iteration, f, step):
+        record = {"train_loss": evaluate.data_loss, "learning_rate": step,
+                  "grad_norm": math.sqrt(float(network.grad @ network.grad))}
+        _end_epoch(network, loss, validation, callbacks, guard, history, record, iteration, step)
+        monitored = record.get("val_loss", record["train_loss"])
+        return bool(stopper and stopper.update(iteration, monitored, network.params))
+
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported by the guard
+        result = lbfgs.minimize(evaluate, network.params, network.grad, settings,
+                                config.max_epochs, on_iteration)
+    if not math.isfinite(result.f):
+        raise TrainingDivergedError(
+            f"training diverged at the start: the objective is {result.f} at the initial "
+            f"weights. {guard.advice}"
+        )
+    reason = "early_stopping" if result.reason == "stopped" else result.reason
+    grad_ready = stopper is None
+    if stopper:
+        stopper.restore(network.params)
+        history["best_epoch"] = stopper.best_epoch
+    return history, reason, reason in CONVERGED_REASONS, grad_ready
+
+
+def _check_smooth(config):
+    """L-BFGS needs one smooth, deterministic objective: no L1 kink, no random dropout."""
+    bad = [f"{key}={value!r}" for key, value in (("l1", config.l1), ("dropout", config.dropout))
+           if value > 0]
+    if bad:
+        raise ValueError(
+            f"optimizer='lbfgs' needs a smooth, deterministic objective, but {' and '.join(bad)} "
+            f"(L1 is not differentiable at 0; dropout redraws its masks). Use optimizer='adam' "
+            f"(or another first-order optimizer) for L1 or dropout, or l2 with lbfgs."
+        )
+
+
+def _new_history():
+    return {"train_loss": [], "learning_rate": [], "grad_norm": []}
+
+
+def _end_epoch(network, loss, validation, callbacks, guard, history, record, epoch, lr):
+    """Validation loss, divergence check, callbacks, then the record joins the history."""
+    if validation is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            record["val_loss"] = data_loss(network, loss, *validation)
+    guard.check(network.params, record, epoch, lr)
+    for callback in callbacks:
+        callback(epoch, record, network)
+    for key, value in record.items():
+        history.setdefault(key, []).append(value)
 
 
 def _run_epoch(network, loss, batches, config, optimizer, lr, rng):
@@ -148,20 +220,6 @@ def _run_epoch(network, loss, batches, config, optimizer, lr, rng):
         total_norm += norm
         n_batches += 1
     return {"train_loss": total_loss, "grad_norm": total_norm / n_batches}
-
-
-def _check_finite(network, record, epoch, lr):
-    losses = {"training loss": record["train_loss"], "validation loss": record.get("val_loss", 0.0)}
-    bad = [f"the {name} became {value}" for name, value in losses.items() if not math.isfinite(value)]
-    if not np.isfinite(network.params).all():
-        bad.append("the weights overflowed")
-    if not bad:
-        return
-    raise TrainingDivergedError(
-        f"training diverged at epoch {epoch + 1}: {' and '.join(bad)} "
-        f"with learning rate {lr:g}. Try a smaller learning_rate, gradient clipping "
-        f"(clip_norm) or standardised inputs."
-    )
 
 
 class _Batches:

@@ -1,0 +1,174 @@
+"""The objective of DESIGN.md and its gradient, on a batch or over all rows::
+
+    J = sum_i s_i L_i / sum_i s_i  +  l1 sum|W|  +  (l2 / 2) sum W**2
+
+``compute_gradient`` serves the mini-batch steps; ``full_gradient`` and the two
+``*Objective`` evaluators serve what needs all rows at once: L-BFGS, and the final
+gradient norm reported after any training.
+"""
+
+import numpy as np
+
+from .losses import BinaryCrossEntropy
+from .regularization import add_penalty_gradient, penalty
+
+# Rows per forward/backward when all rows are evaluated: bounds the activation buffers
+# (4096 x 256 float64 = 8 MB a layer) whatever the table's size.
+CHUNK_ROWS = 4096
+
+
+def data_loss(network, loss, X, T, weights=None):
+    """Weighted mean loss sum_i s_i L_i / sum_i s_i (no penalty), without dropout."""
+    values = loss.value(network.logits(X), T)
+    if weights is None:
+        return float(values.mean())
+    return float(values @ weights / weights.sum())
+
+
+def objective(network, loss, X, T, weights=None, l1=0.0, l2=0.0):
+    """The full objective J of DESIGN.md at the current parameters."""
+    return data_loss(network, loss, X, T, weights) + penalty(
+        network.params[: network.n_weights], l1, l2
+    )
+
+
+def compute_gradient(network, loss, X, T, weights=None, l1=0.0, l2=0.0, dropout=0.0, rng=None,
+                     masks=None):
+    """Fill ``network.grad`` with dJ/dparams on a batch; return the batch's data loss.
+
+    ``masks`` (one per hidden layer, see ``Network.forward``) holds dropout fixed, so
+    the gradient of that one deterministic objective can be checked numerically.
+    """
+    z = network.forward(X, dropout, rng, masks)
+    delta = loss.delta(z, T, np.empty_like(z))
+    if weights is None:
+        scale = 1.0 / X.shape[0]
+        batch_loss = float(loss.value(z, T).sum()) * scale
+        delta *= scale
+    else:
+        scale = weights / weights.sum()
+        batch_loss = float(loss.value(z, T) @ scale)
+        delta *= scale[:, None]
+    network.backward(delta)
+    n = network.n_weights
+    add_penalty_gradient(network.params[:n], network.grad[:n], l1, l2)
+    return batch_loss
+
+
+def full_gradient(network, loss, X, T, weights=None, l1=0.0, l2=0.0, chunk_rows=CHUNK_ROWS):
+    """Fill ``network.grad`` with dJ/dparams over ALL rows (no dropout); return the data loss.
+
+    More than ``chunk_rows`` rows are taken in chunks, each weighted by its share of
+    sum_i s_i, so memory stays bounded and the result is the same sum.
+    """
+    n = X.shape[0]
+    if n <= chunk_rows:
+        return compute_gradient(network, loss, X, T, weights, l1, l2)
+    total = n if weights is None else float(weights.sum())
+    acc, value = np.zeros_like(network.grad), 0.0
+    for start in range(0, n, chunk_rows):
+        rows = slice(start, start + chunk_rows)
+        w = None if weights is None else weights[rows]
+        share = (X[rows].shape[0] if w is None else float(w.sum())) / total
+        if share == 0.0:
+            continue  # rows of weight zero add nothing (and would divide 0 by 0)
+        value += share * compute_gradient(network, loss, X[rows], T[rows], w)
+        network.grad *= share
+        acc += network.grad
+    np.copyto(network.grad, acc)
+    add_penalty_gradient(network.params[: network.n_weights], network.grad[: network.n_weights],
+                         l1, l2)
+    return value
+
+
+def initial_loss(network, loss, X, T, weights=None, max_rows=CHUNK_ROWS):
+    """Data loss at the current weights on at most ``max_rows`` evenly spaced rows.
+
+    Evenly spaced rather than random: no draw from the training generator (results
+    stay identical), and a table sorted by its target is still sampled across its range.
+    """
+    step = -(-X.shape[0] // max_rows)
+    return data_loss(network, loss, X[::step], T[::step], None if weights is None else weights[::step])
+
+
+class NetworkObjective:
+    """``evaluate() -> J`` at ``network.params``, writing dJ/dparams into ``network.grad``
+    (all rows, in chunks when large); ``data_loss`` keeps the last loss without penalty."""
+
+    def __init__(self, network, loss, X, T, weights=None, l2=0.0):
+        self.network, self.loss, self.X, self.T, self.weights = network, loss, X, T, weights
+        self.l2, self.data_loss = l2, np.nan
+
+    def __call__(self):
+        net = self.network
+        self.data_loss = full_gradient(net, self.loss, self.X, self.T, self.weights, 0.0, self.l2)
+        return self.data_loss + penalty(net.params[: net.n_weights], 0.0, self.l2)
+
+
+class LinearObjective:
+    """The same for a network WITHOUT hidden layers, at a fraction of the numpy calls.
+
+    The flat parameters [W (p x k, row-major), b (k)] are exactly the rows of one
+    (p + 1, k) matrix, so with a column of ones appended to X the logits are ONE
+    product [X 1] @ [W; b] and the whole gradient another, [X 1].T @ delta: no bias
+    add, no bias reduction, no per-layer bookkeeping (L-BFGS on small tables is
+    bound by the number of numpy calls, not by arithmetic).
+    """
+
+    def __init__(self, network, loss, X, T, weights=None, l2=0.0):
+        if network.n_layers != 1:
+            raise ValueError("LinearObjective needs a network without hidden layers.")
+        n, p = X.shape
+        k, dtype = network.layer_sizes[-1], network.dtype
+        self.X1 = np.empty((n, p + 1), dtype)
+        self.X1[:, :p] = X
+        self.X1[:, p] = 1.0
+        self.P = network.params.reshape(p + 1, k)  # views: evaluated where L-BFGS writes
+        self.G = network.grad.reshape(p + 1, k)
+        self.W, self.dW = network.params[: network.n_weights], network.grad[: network.n_weights]
+        self.z, self.delta = np.empty((n, k), dtype), np.empty((n, k), dtype)
+        self._tmp = np.empty_like(self.W)
+        self.loss, self.T, self.l2 = loss, np.asarray(T, dtype), float(l2)
+        # s_i / sum s, or 1 / n for every row: the data loss is sum_i scale_i L_i.
+        self.scale = np.full(n, 1.0 / n, dtype) if weights is None else \
+            np.asarray(weights, dtype) / float(np.sum(weights))
+        self.scaled_t = self.scale * self.T[:, 0] if self._logistic else None
+        self.data_loss = np.nan
+
+    @property
+    def _logistic(self):
+        return isinstance(self.loss, BinaryCrossEntropy)
+
+    def __call__(self):
+        z = np.matmul(self.X1, self.P, out=self.z)
+        if self._logistic:
+            delta = self._logistic_delta(z)
+        else:
+            delta = self.loss.delta(z, self.T, self.delta)
+            self.data_loss = float(self.loss.value(z, self.T) @ self.scale)
+            delta *= self.scale[:, None]
+        np.matmul(self.X1.T, delta, out=self.G)
+        if not self.l2:
+            return self.data_loss
+        np.multiply(self.W, self.l2, out=self._tmp)
+        self.dW += self._tmp
+        return self.data_loss + 0.5 * self.l2 * float(self.W @ self.W)
+
+
+    def _logistic_delta(self, z):
+        """Binary cross-entropy from ONE softplus: L = softplus(z) - t z and, since
+        z - softplus(z) = log sigmoid(z) <= 0, sigmoid(z) = exp(z - softplus(z)) without
+        overflow. Returns (sigmoid(z) - t) * scale, the delta of the weighted mean."""
+        sp = np.logaddexp(0.0, z, out=self.delta)
+        self.data_loss = float(self.scale @ sp[:, 0]) - float(self.scaled_t @ z[:, 0])
+        np.subtract(z, sp, out=sp)
+        np.exp(sp, out=sp)
+        sp -= self.T
+        sp *= self.scale[:, None]
+        return sp
+
+
+def full_batch_objective(network, loss, X, T, weights=None, l2=0.0):
+    """The fastest exact evaluator of J for ``network``: linear when it has no hidden layer."""
+    cls = LinearObjective if network.n_layers == 1 else NetworkObjective
+    return cls(network, loss, X, T, weights, l2)
