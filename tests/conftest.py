@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 from pathlib import Path
 
@@ -47,7 +49,14 @@ MLFLOW_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_
 
 
 def compose_config(*overrides: str) -> dict:
-    """Compose ``conf/`` with Hydra overrides and return the plain dict the app validates."""
+    """``conf/`` composed with Hydra overrides, as the plain dict the app validates: each set
+    of overrides is composed once per test session, and every caller gets its own copy."""
+    # The config reads $BIOTAB_SWEEP_ID: part of what is cached.
+    return copy.deepcopy(_composed(tuple(overrides), os.environ.get("BIOTAB_SWEEP_ID")))
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...], sweep_id: str | None) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 

@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import MLFLOW_ENV, PROJECT_ROOT
@@ -200,3 +201,34 @@ def test_sweep_report_is_written_next_to_the_sweep_and_attached(tmp_path):
     assert "report/report.html" in attached
     for run in configurations:
         assert run.info.run_name in (report / "leaderboard.md").read_text()
+
+
+EXPERIMENTS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("*.yaml"))
+TINY = ["optimizer.max_epochs=2", "split=holdout", "tracking.log_model=false"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_file_runs_as_a_real_multirun(tmp_path, experiment, shared_datasets_dir):
+    """Each sweep file of conf/experiment/ runs as written (tiny epochs, one hold-out fold):
+    every configuration it defines is a FINISHED run of its sweep (the optimizer sweep's
+    deliberately large learning rates may diverge: those are FAILED, saying so)."""
+    env = {"BIOTAB_DATA_DIR": str(shared_datasets_dir)}  # the datasets sweep reads every table
+    client, result = _sweep(tmp_path, f"experiment={experiment}", "hydra/launcher=joblib",
+                            "hydra.launcher.n_jobs=2", *TINY, env=env)
+    sweeps = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])
+              if r.data.tags.get("biotab.role") == "sweep"]
+    assert len(sweeps) == 1
+    sweep_id = sweeps[0].data.tags["sweep_id"]
+    runs = [r for e in client.search_experiments() for r in client.search_runs(
+        [e.experiment_id], f"tags.sweep_id = '{sweep_id}' and tags.`biotab.role` = 'configuration'",
+        max_results=1000)]
+    configured = yaml.safe_load((PROJECT_ROOT / "conf" / "experiment" / f"{experiment}.yaml").read_text())
+    expected = 1
+    for values in configured["hydra"]["sweeper"]["params"].values():
+        expected *= len(str(values).split(",")) if not str(values).startswith("[") else len(
+            str(values).split("],["))
+    assert len(runs) == expected, result.stdout[-2000:]
+    for run in runs:
+        diverged = "TrainingDivergedError" in run.data.tags.get("failure_reason", "")
+        assert run.info.status == "FINISHED" or (experiment == "optimizer" and diverged), (
+            run.info.run_name, run.data.tags.get("failure_reason"))

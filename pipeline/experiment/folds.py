@@ -27,6 +27,7 @@ class FoldResult:
     history: dict
     feature_names: list  # after preprocessing (names only, never values)
     fit_seconds: float  # preprocessing + training time of this fold
+    model: Pipeline  # the fitted preprocessing + network of this fold
 
 
 def run_fold(config, dataset, k, train, test, tracker, parent, progress):
@@ -49,7 +50,8 @@ def run_fold(config, dataset, k, train, test, tracker, parent, progress):
                          "fit_seconds": fit_seconds})
         run.log_npz(_weights(model), "weights.npz")
     names = feature_names(model_pipeline.named_steps["preprocess"])
-    return FoldResult(k, test, prediction, threshold, fold_metrics, history, names, fit_seconds)
+    return FoldResult(k, test, prediction, threshold, fold_metrics, history, names, fit_seconds,
+                      model_pipeline)
 
 
 def _inner_split(config, dataset, train, seed):
