@@ -450,7 +450,7 @@ def test_evaluate_binary(sample):
     point = M.binary_metrics(*sample, threshold=0.4)
     assert tuple(result) == M.BINARY_METRICS
     for name, entry in result.items():
-        assert set(entry) == {"value", "ci_low", "ci_high"}
+        assert set(entry) == {"value", "ci_low", "ci_high", "n_degenerate"}
         assert all(type(v) is float for v in entry.values())
         assert entry["value"] == point[name]
         assert entry["ci_low"] <= entry["ci_high"]
@@ -541,3 +541,38 @@ def test_cluster_bootstrap_resamples_whole_patients():
 def test_groups_must_match_the_rows():
     with pytest.raises(ValueError, match="groups must have one entry per row"):
         M.bootstrap_ci([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], "auroc", n_boot=10, groups=[1, 2])
+
+
+def test_each_folds_threshold_applies_to_its_own_rows_and_the_confusion_matrices_add_up(sample):
+    """Per-row thresholds (a fold's threshold on its own test rows): the pooled sensitivity
+    and specificity are those of the summed per-fold confusion matrices (a hand count)."""
+    y, p = sample
+    fold = np.arange(y.size) % 3
+    chosen = np.array([0.3, 0.5, 0.7])
+    result = M.evaluate("binary", y, p, n_boot=0, extra_thresholds={"tuned": chosen[fold]})
+    tp = sum(int(((p >= chosen[k]) & (y == 1) & (fold == k)).sum()) for k in range(3))
+    tn = sum(int(((p < chosen[k]) & (y == 0) & (fold == k)).sum()) for k in range(3))
+    assert result["sensitivity_tuned"]["value"] == pytest.approx(tp / (y == 1).sum(), abs=1e-15)
+    assert result["specificity_tuned"]["value"] == pytest.approx(tn / (y == 0).sum(), abs=1e-15)
+    median = M.evaluate("binary", y, p, n_boot=0, extra_thresholds={"tuned": 0.5})
+    assert median["sensitivity_tuned"]["value"] != result["sensitivity_tuned"]["value"]
+
+
+def test_repeated_cv_averages_each_repeats_pooled_metric_over_one_patient_resample():
+    """Reference: a brute-force loop over resamples, scikit-learn's AUROC per repeat on the
+    rows each resample draws, averaged over repeats; the same draw serves every repeat."""
+    rng = np.random.default_rng(4)
+    y = (rng.random(120) < 0.4).astype(float)
+    preds = [np.clip(0.4 * y + rng.random(120) * 0.6, 0, 1) for _ in range(3)]
+    result = M.evaluate_repeats("binary", y, preds, n_boot=60, seed=7)
+    assert result["auroc"]["value"] == pytest.approx(np.mean([skm.roc_auc_score(y, p) for p in preds]))
+    ensemble = M.evaluate("binary", y, np.mean(preds, axis=0), n_boot=0)["auroc"]["value"]
+    assert ensemble != pytest.approx(result["auroc"]["value"])  # not the averaged predictions
+    replicates = []
+    for counts in bootstrap._resample_counts(y.size, 60, seed=7):
+        for row in counts.astype(int):
+            drawn = np.repeat(np.arange(y.size), row)
+            replicates.append(np.mean([skm.roc_auc_score(y[drawn], p[drawn]) for p in preds]))
+    low, high = np.quantile(replicates, [0.025, 0.975])
+    interval = (result["auroc"]["ci_low"], result["auroc"]["ci_high"])
+    assert interval == pytest.approx((low, high), abs=1e-12)

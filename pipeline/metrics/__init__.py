@@ -41,7 +41,7 @@ Bootstrap resamples on which a metric is undefined are skipped and counted in
 a logged warning; the percentile interval uses the remaining ones.
 """
 
-from .bootstrap import bootstrap_ci, evaluate, paired_bootstrap_difference
+from .bootstrap import bootstrap_ci, evaluate, evaluate_repeats, paired_bootstrap_difference
 from .checks import check_binary, check_multiclass
 from .registry import (
     BINARY_METRICS,
@@ -61,6 +61,7 @@ __all__ = [
     "BINARY_METRICS", "DEFAULT_THRESHOLDS", "METRICS", "MULTICLASS_METRICS", "OBJECTIVES",
     "REGRESSION_METRICS", "TASKS", "THRESHOLD_METHODS", "auprc", "auroc", "binary_metrics",
     "bootstrap_ci", "check_binary", "check_multiclass", "choose_threshold", "decision_curve",
+    "evaluate_repeats",
     "direction", "evaluate", "lower_is_better", "multiclass_metrics", "net_benefit",
     "paired_bootstrap_difference", "regression_metrics", "task_metrics",
 ]

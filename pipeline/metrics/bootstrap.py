@@ -140,14 +140,15 @@ def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, 
 
 
 def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000,
-             seed=0, alpha: float = 0.05, extra_thresholds: Mapping[str, float] | None = None,
+             seed=0, alpha: float = 0.05, extra_thresholds: Mapping | None = None,
              groups=None) -> dict[str, dict[str, float]]:
     """Every metric of ``task`` with a bootstrap confidence interval.
 
     All metrics share the same resamples. For ``task="binary"`` the threshold metrics
-    use ``prob >= threshold``; ``extra_thresholds={"tuned": 0.31}`` adds them again at
-    each named threshold as ``accuracy_tuned``, ... (same resamples, so the
-    threshold-free metrics and their costly calibration fits are computed once).
+    use ``prob >= threshold``; ``extra_thresholds={"tuned": t}`` adds them again as
+    ``accuracy_tuned``, ... with ``t`` a number or one threshold per row (each fold's own
+    threshold applied to its own test rows: the pooled confusion matrix sums the folds').
+    The threshold-free metrics and their costly calibration fits are computed once.
 
     Parameters
     ----------
@@ -158,27 +159,71 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
     n_boot : int -- 0 skips the bootstrap (intervals are ``nan``), e.g. for per-fold values.
     seed : int or None
     alpha : float
-    extra_thresholds : mapping suffix -> threshold, binary only.
+    extra_thresholds : mapping suffix -> threshold (float or array of shape (n,)), binary only.
     groups : array-like, shape (n,), optional -- cluster (patient) of each row for a
         cluster bootstrap.
 
     Returns
     -------
-    dict metric -> {"value", "ci_low", "ci_high"} of plain floats.
+    dict metric -> {"value", "ci_low", "ci_high", "n_degenerate"} of plain floats;
+    ``n_degenerate`` counts the resamples on which the metric was undefined (skipped).
+    """
+    extra = {k: [v] for k, v in (extra_thresholds or {}).items()}
+    return evaluate_repeats(task, y_true, [pred], threshold, n_boot, seed, alpha, extra, groups)
+
+
+def evaluate_repeats(task: str, y_true, preds, threshold: float = 0.5, n_boot: int = 1000,
+                     seed=0, alpha: float = 0.05, extra_thresholds: Mapping | None = None,
+                     groups=None) -> dict[str, dict[str, float]]:
+    """:func:`evaluate` of repeated cross-validation: ``preds[r]`` holds repeat ``r``'s
+    out-of-fold prediction of every row, and each metric is the mean over repeats of its
+    pooled value per repeat (each repeat is a set of fitted models; averaging predictions
+    over repeats first would score an ensemble that no fold produced). The bootstrap draws
+    patients once per resample and applies that draw to every repeat.
+
+    ``extra_thresholds`` maps a suffix to one threshold (float or per-row array) per repeat.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     check_bootstrap_args(n_boot, alpha)
-    y, pred = CHECKS[task](y_true, pred, "pred")
-    stat = _evaluation_stat(task, check_threshold(threshold), extra_thresholds or {})
-    point = {name: float(values[0]) for name, values in stat(y, pred, np.ones((1, y.size))).items()}
-    replicates = _bootstrap(lambda w: stat(y, pred, w), y.size, n_boot, seed, groups)
+    if not len(preds):
+        raise ValueError("preds is empty: pass one prediction array per repeat")
+    checked = [CHECKS[task](y_true, pred, f"preds[{r}]") for r, pred in enumerate(preds)]
+    y = checked[0][0]
+    extra = {k: list(v) for k, v in (extra_thresholds or {}).items()}
+    for suffix, per_repeat in extra.items():
+        if len(per_repeat) != len(preds):
+            raise ValueError(f"extra_thresholds[{suffix!r}] has {len(per_repeat)} entries for "
+                             f"{len(preds)} repeats")
+    stats = [_evaluation_stat(task, check_threshold(threshold),
+                              {k: _check_row_thresholds(v[r], y.size) for k, v in extra.items()})
+             for r in range(len(preds))]
+
+    def stat(w):
+        per_repeat = [s(y, pred, w) for s, (_, pred) in zip(stats, checked)]
+        return {name: np.mean([values[name] for values in per_repeat], axis=0)
+                for name in per_repeat[0]}
+
+    point = {name: float(values[0]) for name, values in stat(np.ones((1, y.size))).items()}
+    replicates = _bootstrap(stat, y.size, n_boot, seed, groups)
     result = {}
     for name, value in point.items():
-        low, high = (_percentile_ci(replicates[name], alpha, name) if replicates
-                     else (float("nan"), float("nan")))
-        result[name] = {"value": value, "ci_low": low, "ci_high": high}
+        values = replicates.get(name, np.empty(0))
+        low, high = _percentile_ci(values, alpha, name) if values.size else (np.nan, np.nan)
+        result[name] = {"value": value, "ci_low": low, "ci_high": high,
+                        "n_degenerate": float(np.sum(~np.isfinite(values)))}
     return result
+
+
+def _check_row_thresholds(threshold, n: int):
+    """A threshold for every row: a number, or an array of shape (n,) in [0, 1]."""
+    if np.isscalar(threshold):
+        return check_threshold(threshold)
+    t = np.asarray(threshold, dtype=float)
+    if t.shape != (n,) or not np.all((t >= 0) & (t <= 1)):
+        raise ValueError(f"a per-row threshold must have shape ({n},) with values in [0, 1], "
+                         f"got shape {t.shape}")
+    return t
 
 
 def _evaluation_stat(task, threshold, extra_thresholds):
@@ -188,7 +233,7 @@ def _evaluation_stat(task, threshold, extra_thresholds):
     if task != "binary":
         table = metric_table(task)
         return lambda y, pred, w: {name: fn(y, pred, w) for name, fn in table.items()}
-    thresholds = {"": threshold, **{f"_{k}": check_threshold(t) for k, t in extra_thresholds.items()}}
+    thresholds = {"": threshold, **{f"_{k}": t for k, t in extra_thresholds.items()}}
 
     def stat(y, p, w):
         order = ranked(y, p, w)
