@@ -14,7 +14,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.core.convergence import DivergenceGuard, PlateauMonitor
 from pipeline.core.losses import get_loss
 from pipeline.core.network import Network
-from pipeline.core.objectives import compute_gradient
+from pipeline.core.objectives import compute_gradient, data_loss, initial_loss
 from pipeline.core.training import TrainingConfig, TrainingDivergedError, train
 from pipeline.estimators import NeuralNetClassifier, NeuralNetRegressor
 from pipeline.tracking.models import _trusted_types
@@ -207,3 +207,14 @@ def test_regressors_at_the_configured_defaults_do_not_trip_the_guard(diabetes, n
     target = (y - y.mean()) / y.std() if sgd_family else y
     mlp = NeuralNetRegressor((64, 32), loss=loss, **_settings(name)).fit(X, target)
     assert mlp.history_["train_loss"][-1] < mlp.history_["train_loss"][0]
+
+
+def test_initial_loss_uses_evenly_spaced_rows_beyond_its_budget():
+    rng = np.random.default_rng(0)
+    X, T, w = rng.normal(size=(10, 3)), rng.normal(size=(10, 1)), rng.uniform(1, 2, size=10)
+    net = Network((3, 1), "identity", "identity").initialize(rng)
+    loss = get_loss("squared_error", "identity")
+    assert initial_loss(net, loss, X, T, w) == pytest.approx(data_loss(net, loss, X, T, w), rel=1e-15)
+    rows = [0, 4, 8]  # ceil(10 / 3) = 4 apart
+    assert initial_loss(net, loss, X, T, w, max_rows=3) == pytest.approx(
+        data_loss(net, loss, X[rows], T[rows], w[rows]), rel=1e-15)

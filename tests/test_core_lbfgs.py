@@ -214,7 +214,7 @@ def _sklearn_logistic(X, y, l2):
 @pytest.mark.parametrize("l2", [1e-4, 1e-2])
 def test_logistic_regression_equals_scikit_learn(cancer, shared_datasets_dir, dataset, l2):
     X, y = cancer if dataset == "breast_cancer" else _pima(shared_datasets_dir)
-    # Default tolerances; the default max_epochs=200 is enough here too (<= 160 iterations).
+    # Default tolerances; the default max_epochs=200 would do too (at most ~165 iterations).
     model = NeuralNetClassifier(hidden_layer_sizes=(), optimizer="lbfgs", l2=l2,
                                 max_epochs=1000, random_state=0).fit(X, y)
     ours = np.r_[model.coefs_[0][:, 0], model.intercepts_[0]]

@@ -33,8 +33,8 @@ class Memory:
     and the products s_i.y_j and y_i.y_j are kept as small Python tables, updated with
     one matrix-vector product per new pair. Then the two loops of N&W algorithm 7.4 run
     on scalars only (the "vector-free" form of Chen, Wang & Zhou 2014): one product
-    Z @ g before them and one c @ Z after, instead of 4m vector operations, which on
-    small problems cost more than the objective itself.
+    Z @ g before them and one c @ Z after, instead of 6m numpy calls on vectors, which
+    on small problems cost more than the objective itself (35 vs 11 us at m = 10, p = 31).
     """
 
     def __init__(self, m, size, dtype):
@@ -208,6 +208,11 @@ def minimize(evaluate, params, grad, settings, max_iter, on_iteration=None):
         dg0 = _descent_direction(memory, g, d)
         # Without curvature pairs a first step of unit length (scipy's choice); then 1.
         step = 1.0 if len(memory) else 1.0 / max(math.sqrt(float(g @ g)), 1e-300)
+        if -dg0 * step <= ftol * abs(f):
+            # Even the step's first-order decrease is within J's rounding: a line search
+            # would only chase that noise (and fail).
+            reason = "objective_tolerance"
+            break
         a, f_new, evals, ok = line_search(phi, f, dg0, step, settings.max_linesearch)
         n_evals += evals
         if not ok and a > 0.0:  # no Wolfe point, but a sufficient decrease: take it
