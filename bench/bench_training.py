@@ -7,6 +7,16 @@ Job A: breast cancer 569x30, 30-64-32-1 relu, adam, batch 32, 200 epochs.
 Job B: synthetic 200,000x64, 64-256-128-1 relu, adam, batch 256, 3 epochs.
 Ratios are ours / peer (below 1 = we are faster). Job B's float32 time is also
 compared with the machine's matrix-multiply floor (FLOPs of the epochs / GEMM rate).
+
+Logistic regression: our optimizer="lbfgs" without hidden layer against scikit-learn's
+LogisticRegression(solver="lbfgs") on breast cancer and Pima (../shared/datasets, zeros
+as missing -> median), standardised, float64: the same objective (l2 = 1 / (C n), C = 1,
+scikit-learn's default) and the same tolerance meaning (max |gradient of the mean
+objective| <= tol: LBFGS(tol=...) and tol=...; both also stop on an objective change of
+64 machine epsilons), at scikit-learn's default tol 1e-4 and at our default 1e-10. Whole
+fits (input checks included), alternated, median of many.
+
+    python bench/bench_training.py --only logistic   # these rows alone, ~10 s
 """
 
 import argparse
@@ -14,19 +24,26 @@ import os
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
+from pipeline import PROJECT_ROOT
+from pipeline.core.optimizers import LBFGS
 from pipeline.estimators import NeuralNetClassifier
 
 JOBS = {
     "A": dict(hidden=(64, 32), batch=32, epochs=200),
     "B": dict(hidden=(256, 128), batch=256, epochs=3),
 }
+SHARED_ENV = "BIOTAB_SHARED_DATASETS"
+PIMA_ZERO_AS_MISSING = ["PlGlcConc", "BloodP", "SkinThick", "TwoHourSerIns", "BMI"]
+LOGISTIC_TOLS = (1e-4, 1e-10)  # scikit-learn's default, ours
 
 
 def job_data(name):
@@ -37,6 +54,62 @@ def job_data(name):
     X = rng.normal(size=(200_000, 64))
     y = (X[:, :8].sum(axis=1) + np.sin(3 * X[:, 8]) > 0).astype(int)
     return X, y
+
+
+def logistic_data():
+    """{name: (X, y)}: breast cancer, and Pima when the shared copy is there."""
+    X, y = load_breast_cancer(return_X_y=True)
+    data = {"breast cancer": (StandardScaler().fit_transform(X), 1 - y)}
+    path = Path(os.environ.get(SHARED_ENV) or PROJECT_ROOT.parent / "shared" / "datasets")
+    path = path / "pima-indians-diabetes.csv"
+    if not path.is_file():
+        print(f"{path} not found (set {SHARED_ENV}): logistic regression on breast cancer only.")
+        return data
+    table = np.genfromtxt(path, delimiter=",", names=True)
+    columns = [name for name in table.dtype.names if name != "target"]
+    X = np.column_stack([table[name] for name in columns])
+    for j, name in enumerate(columns):
+        if name in PIMA_ZERO_AS_MISSING:
+            missing = X[:, j] == 0
+            X[missing, j] = np.median(X[~missing, j])
+    data["Pima"] = (StandardScaler().fit_transform(X), table["target"].astype(int))
+    return data
+
+
+def logistic_pair(X, y, tol):
+    """Our lbfgs logistic regression and scikit-learn's, on the same objective and tolerance."""
+    C = 1.0
+    ours = NeuralNetClassifier((), optimizer=LBFGS(tol=tol), l2=1.0 / (C * len(y)), max_epochs=10_000,
+                               random_state=0)
+    peer = LogisticRegression(C=C, solver="lbfgs", tol=tol, max_iter=10_000)
+    return ours, peer
+
+
+def alternated_medians(models, X, y, repeats):
+    """Median seconds of each model's fit, timed in turns so that load on the machine hits
+    all alike."""
+    times = [[] for _ in models]
+    for _ in range(repeats):
+        for model, record in zip(models, times):
+            start = time.perf_counter()
+            model.fit(X, y)
+            record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
+
+
+def logistic_rows(repeats):
+    print("\n| logistic regression | tol | ours (ms) | iterations | scikit-learn lbfgs (ms) "
+          "| iterations | coef. rel. difference | ratio ours/peer |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, (X, y) in logistic_data().items():
+        for tol in LOGISTIC_TOLS:
+            ours, peer = logistic_pair(X, y, tol)
+            ours_s, peer_s = alternated_medians([ours, peer], X, y, repeats)
+            a = np.r_[ours.coefs_[0][:, 0], ours.intercepts_[0]]
+            b = np.r_[peer.coef_[0], peer.intercept_]
+            print(f"| {name} | {tol:g} | {ours_s * 1e3:.2f} | {ours.n_iter_} | {peer_s * 1e3:.2f} "
+                  f"| {peer.n_iter_[0]} | {np.linalg.norm(a - b) / np.linalg.norm(b):.1e} "
+                  f"| {ours_s / peer_s:.2f} |", flush=True)
 
 
 def median_seconds(fit, repeats):
@@ -110,6 +183,7 @@ def training_flops(n_rows, sizes, epochs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["logistic"], help="run only the logistic regression rows")
     args = parser.parse_args()
     try:
         import threadpoolctl
@@ -121,6 +195,9 @@ def main():
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
             print(f"warning: {var}={os.environ[var]} is set; it can slow OpenBLAS by 30-70%.")
+    logistic_rows(max(31, 20 * args.repeats))  # milliseconds each: many repeats are cheap
+    if args.only == "logistic":
+        return
     peers = {"scikit-learn": sklearn_mlp}
     try:
         import torch  # noqa: F401
