@@ -77,6 +77,7 @@ class RegularizationConfig:
     dropout: float
     early_stopping: bool
     patience: int
+    l2_grid: list[float]  # l2 chosen per outer fold on its inner validation part; [] = off
 
 
 @dataclass

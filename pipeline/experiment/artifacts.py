@@ -20,23 +20,37 @@ def learning_curve_table(results):
 
 
 def oof_table(results, dataset):
-    """Row index, fold, prediction and label: never feature values."""
+    """Row index, repeat, fold, prediction, the fold's threshold and the label: never feature
+    values. With patient groups, a ``cluster`` code (0..G-1, not the patient id) lets a paired
+    comparison resample whole patients."""
+    clusters = None if dataset.groups is None else np.unique(dataset.groups, return_inverse=True)[1]
     frames = []
     for r in results:
-        frame = pd.DataFrame({"row": r.test_rows, "fold": r.index})
+        frame = pd.DataFrame({"row": r.test_rows, "repeat": r.repeat, "fold": r.index})
         if dataset.task == "binary":
             frame["probability"] = r.prediction
+            frame["threshold"] = r.threshold
         elif dataset.task == "multiclass":
             for j, name in enumerate(dataset.class_names):
                 frame[f"probability_{name}"] = r.prediction[:, j]
         else:
             frame["prediction"] = r.prediction
         frame["label"] = dataset.y[r.test_rows]
+        if clusters is not None:
+            frame["cluster"] = clusters[r.test_rows]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def log_plots(run, dataset, results, y, prediction, threshold):
+def fold_table(results):
+    """One row per fold: sizes, events, threshold, the validation objective (what a sweep's
+    honest selection uses), the penalty, convergence and time."""
+    return pd.DataFrame([{"fold": r.index, "repeat": r.repeat, "threshold": r.threshold,
+                          **r.diagnostics, "fit_seconds": r.fit_seconds} for r in results])
+
+
+def log_plots(run, dataset, results, y, prediction, thresholds):
+    """The run's figures; ``thresholds``: each row's fold threshold (binary)."""
     charts = {"learning_curves": plots.learning_curves([r.history for r in results])}
     if dataset.task == "binary":
         names = dataset.class_names or ["0", "1"]
@@ -45,7 +59,7 @@ def log_plots(run, dataset, results, y, prediction, threshold):
             precision_recall=plots.precision_recall_curve(y, prediction),
             calibration=plots.calibration_curve(y, prediction),
             decision_curve=plots.decision_curve(y, prediction),
-            confusion_matrix=plots.confusion_matrix(y, (prediction >= threshold).astype(int), names),
+            confusion_matrix=plots.confusion_matrix(y, (prediction >= thresholds).astype(int), names),
             probability_histogram=plots.probability_histogram(y, prediction, names),
         )
     elif dataset.task == "multiclass":

@@ -7,16 +7,20 @@ from ..core.activations import LeakyReLU
 from ..estimators import NeuralNetClassifier, NeuralNetRegressor
 
 
-def build_estimator(config, task, seed):
-    """The estimator that ``config`` describes (a classifier unless the task is regression)."""
+def build_estimator(config, task, seed, l2=None):
+    """The estimator that ``config`` describes (a classifier unless the task is regression);
+    ``l2`` replaces ``regularization.l2`` (a value of ``regularization.l2_grid``)."""
     model, opt, reg = config.model, config.optimizer, config.regularization
     params = dict(
         hidden_layer_sizes=tuple(model.hidden_layer_sizes),
         activation=LeakyReLU(model.negative_slope) if model.activation == "leaky_relu"
         else model.activation,
         loss=config.loss.name, optimizer=_optimizer(opt), learning_rate=_schedule(opt),
-        batch_size=opt.batch_size, max_epochs=opt.max_epochs, l1=reg.l1, l2=reg.l2,
-        dropout=reg.dropout, early_stopping=reg.early_stopping, patience=reg.patience,
+        batch_size=opt.batch_size, max_epochs=opt.max_epochs, l1=reg.l1, l2=reg.l2 if l2 is None else l2,
+        # Dropout acts on hidden units: without any it is a no-op (noted on the run), and
+        # passing it on would only make lbfgs refuse a smooth objective.
+        dropout=reg.dropout if model.hidden_layer_sizes else 0.0,
+        early_stopping=reg.early_stopping, patience=reg.patience,
         random_state=seed,
     )
     if task == "regression":

@@ -1,5 +1,6 @@
 """One outer fold: carve the inner validation part, fit preprocessing and network on the
-training part only, evaluate on the held-out part, and record the fold's run."""
+training part only (choosing l2 on the validation part when a grid is given), choose the
+threshold there, evaluate on the held-out part, and record the fold's run."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from .. import metrics
+from ..metrics.registry import direction
 from ..preprocessing import build_preprocessor, feature_names, oversample
 from ..splits import validation_split
 from .estimator import build_estimator
 from .naming import run_name, sweep_tag
-from .pooling import evaluate
 
 
 @dataclasses.dataclass
 class FoldResult:
     index: int
+    repeat: int  # repeat of repeated k-fold (0 otherwise)
     test_rows: np.ndarray  # positions in the dataset
     prediction: np.ndarray  # P(y=1) (binary), class probabilities (multiclass) or values
     threshold: float  # chosen on the inner validation part (binary), else nan
@@ -28,42 +30,64 @@ class FoldResult:
     feature_names: list  # after preprocessing (names only, never values)
     fit_seconds: float  # preprocessing + training time of this fold
     model: Pipeline  # the fitted preprocessing + network of this fold
+    diagnostics: dict  # counts, convergence, chosen l2, validation objective (see _diagnostics)
+
+    @property
+    def val_objective(self) -> float:
+        """The objective on the inner validation part: what a sweep selects by, honestly."""
+        return self.diagnostics["val_objective"]
+
+
+@dataclasses.dataclass
+class FittedPipeline:
+    """A fitted preprocessing + network, with what its inner validation part said of it."""
+
+    pipeline: Pipeline
+    val_prediction: np.ndarray
+    val_objective: float
+    l2: float
 
 
 def run_fold(config, dataset, k, train, test, tracker, parent, progress):
     seed = config.seed + k
-    fit_rows, val_rows = _inner_split(config, dataset, train, seed)
+    fit_rows, val_rows = inner_split(config, dataset, train, seed)
     start = time.perf_counter()
-    model_pipeline, X_val, y_val = fit_pipeline(config, dataset, fit_rows, val_rows, seed,
-                                                [_progress_callback(k, config, progress)])
+    fitted = fit_pipeline(config, dataset, fit_rows, val_rows, seed,
+                          [_progress_callback(k, config, progress)])
     fit_seconds = time.perf_counter() - start
-    model = model_pipeline.named_steps["model"]
-    prediction = _predict(model_pipeline, dataset.X.iloc[test], dataset.task)
+    model = fitted.pipeline.named_steps["model"]
+    prediction = predict(fitted.pipeline, dataset.X.iloc[test], dataset.task)
     threshold = np.nan
     if dataset.task == "binary":
-        threshold = metrics.choose_threshold(y_val, model.predict_proba(X_val)[:, 1])
+        threshold = metrics.choose_threshold(dataset.y[val_rows], fitted.val_prediction)
     fold_metrics = _fold_metrics(dataset.task, dataset.y[test], prediction, threshold)
-    history = model.history_
-    fold_tags = {"fold": str(k), "biotab.role": "fold", **sweep_tag(config)}
+    diagnostics = _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted)
+    repeat = k // config.split.get("n_splits", 1) if config.split["name"] == "repeated_kfold" else 0
+    fold_tags = {"fold": str(k), "repeat": str(repeat), "biotab.role": "fold",
+                 "stop_reason": model.stop_reason_, **sweep_tag(config)}
     with tracker.run(f"{run_name(config)} fold {k}", tags=fold_tags, parent=parent) as run:
-        run.log_metrics({**fold_metrics, "n_epochs": model.n_epochs_, "threshold": threshold,
-                         "fit_seconds": fit_seconds})
+        run.log_metrics({**fold_metrics, "threshold": threshold, "fit_seconds": fit_seconds,
+                         **{key: float(value) for key, value in diagnostics.items()
+                            if key != "stop_reason"}})
         run.log_npz(_weights(model), "weights.npz")
-    names = feature_names(model_pipeline.named_steps["preprocess"])
-    return FoldResult(k, test, prediction, threshold, fold_metrics, history, names, fit_seconds,
-                      model_pipeline)
+    names = feature_names(fitted.pipeline.named_steps["preprocess"])
+    return FoldResult(k, repeat, test, prediction, threshold, fold_metrics, model.history_, names,
+                      fit_seconds, fitted.pipeline, diagnostics)
 
 
-def _inner_split(config, dataset, train, seed):
-    """Carve the validation part (early stopping, learning curves, threshold) off ``train``."""
+def inner_split(config, dataset, train, seed):
+    """Carve the validation part (early stopping, learning curves, threshold, l2 choice)
+    off ``train``."""
     groups = None if dataset.groups is None else dataset.groups[train]
     fit_idx, val_idx = validation_split(dataset.y[train], groups,
                                         config.split["validation_fraction"], seed)
     return train[fit_idx], train[val_idx]
 
 
-def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()):
-    """Fit preprocessing on ``fit_rows`` only, then the network with ``val_rows`` monitored."""
+def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()) -> FittedPipeline:
+    """Fit preprocessing on ``fit_rows`` only, then the network with ``val_rows`` monitored;
+    with ``regularization.l2_grid``, one network per l2 and the one with the best objective
+    on ``val_rows`` kept (ties go to the larger penalty)."""
     preprocessor = build_preprocessor(config.preprocess, dataset.numeric, dataset.categorical)
     X_fit = preprocessor.fit_transform(dataset.X.iloc[fit_rows])
     y_fit = dataset.y[fit_rows]
@@ -71,19 +95,64 @@ def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()):
     y_val = dataset.y[val_rows]
     if config.preprocess.get("imbalance") == "oversample":
         X_fit, y_fit = oversample(X_fit, y_fit, np.random.default_rng(seed))
-    model = build_estimator(config, dataset.task, seed)
     callbacks = list(callbacks)
     if dataset.task == "binary":
         callbacks.append(_validation_auroc(X_val, y_val))
-    model.fit(X_fit, y_fit, validation_data=(X_val, y_val), on_epoch_end=callbacks)
-    return Pipeline([("preprocess", preprocessor), ("model", model)]), X_val, y_val
+    best = None
+    for l2 in sorted(config.regularization.l2_grid or [config.regularization.l2], reverse=True):
+        model = build_estimator(config, dataset.task, seed, l2=l2)
+        model.fit(X_fit, y_fit, validation_data=(X_val, y_val), on_epoch_end=callbacks)
+        val_prediction = predict(model, X_val, dataset.task)
+        score = _objective(config.objective, dataset.task, y_val, val_prediction)
+        if best is None or _better(score, best[1], config.objective):
+            best = (model, score, val_prediction, l2)
+    model, score, val_prediction, l2 = best
+    return FittedPipeline(Pipeline([("preprocess", preprocessor), ("model", model)]),
+                          val_prediction, score, l2)
 
 
-def fit_final_model(config, dataset):
+def fit_final_model(config, dataset) -> Pipeline:
     """Refit on all rows (with an inner validation part) for the logged, deployable model."""
     rows = np.arange(len(dataset.y))
-    fit_rows, val_rows = _inner_split(config, dataset, rows, config.seed)
-    return fit_pipeline(config, dataset, fit_rows, val_rows, config.seed)[0]
+    fit_rows, val_rows = inner_split(config, dataset, rows, config.seed)
+    return fit_pipeline(config, dataset, fit_rows, val_rows, config.seed).pipeline
+
+
+def predict(model, X, task):
+    """P(y=1) (binary), class probabilities (multiclass) or values (regression)."""
+    if task == "binary":
+        return model.predict_proba(X)[:, 1]
+    if task == "multiclass":
+        return model.predict_proba(X)
+    return model.predict(X)
+
+
+def _objective(objective, task, y, prediction) -> float:
+    return metrics.evaluate(task, y, prediction, n_boot=0)[objective]["value"]
+
+
+def _better(score, best, objective) -> bool:
+    """Strictly better (nan never is): equal scores keep the earlier, larger penalty."""
+    if not np.isfinite(score):
+        return False
+    if not np.isfinite(best):
+        return True
+    return score > best if direction(objective) == "maximize" else score < best
+
+
+def _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted) -> dict:
+    """Per-fold numbers for the fold run and ``folds.csv``: sizes, events (binary),
+    convergence, the penalty used and the validation objective."""
+    n_parameters = sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_)
+    out = {"n_fit": len(fit_rows), "n_val": len(val_rows), "n_test": len(test),
+           "n_parameters": n_parameters, "l2": fitted.l2, "val_objective": fitted.val_objective,
+           "converged": int(model.converged_), "n_iter": model.n_iter_,
+           "final_grad_norm": model.final_grad_norm_, "stop_reason": model.stop_reason_}
+    if dataset.task == "binary":
+        fit_events = int(dataset.y[fit_rows].sum())
+        out.update(test_events=int(dataset.y[test].sum()), fit_events=fit_events,
+                   events_per_parameter=fit_events / n_parameters)
+    return out
 
 
 def _validation_auroc(X_val, y_val):
@@ -100,18 +169,11 @@ def _progress_callback(fold, config, progress):
     return on_epoch_end
 
 
-def _predict(model_pipeline, X, task):
-    if task == "binary":
-        return model_pipeline.predict_proba(X)[:, 1]
-    if task == "multiclass":
-        return model_pipeline.predict_proba(X)
-    return model_pipeline.predict(X)
-
-
 def _fold_metrics(task, y, prediction, threshold):
-    """The pooled metric set on one fold, without confidence intervals."""
-    return {name: stats["value"]
-            for name, stats in evaluate(task, y, prediction, threshold, 0, 0, None).items()}
+    """The pooled metric set on one fold (its own threshold as "tuned"), without CIs."""
+    extra = {"tuned": threshold} if task == "binary" else None
+    return {name: stats["value"] for name, stats in
+            metrics.evaluate(task, y, prediction, n_boot=0, extra_thresholds=extra).items()}
 
 
 def _weights(model):

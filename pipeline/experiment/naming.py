@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+MIN_TEST_EVENTS = 10  # below this, a test fold's threshold metrics are unstable
+
 LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_error": "ae"}
 
 
@@ -42,3 +44,32 @@ def ineffective_settings(config):
 
 def sweep_tag(config):
     return {"sweep_id": config.sweep_id} if config.sweep_id else {}
+
+
+def result_warnings(results, summary, config) -> list[str]:
+    """What a reader of this configuration's numbers must know: folds whose fit did not
+    converge, test folds with too few events for stable threshold metrics."""
+    found = []
+    unconverged = [r for r in results if not r.diagnostics["converged"]]
+    if unconverged:
+        reasons = sorted({r.diagnostics["stop_reason"] for r in unconverged})
+        found.append(f"did not converge in {len(unconverged)} of {len(results)} folds "
+                     f"(stopped by {', '.join(reasons)}): raise optimizer.max_epochs or change "
+                     "the learning rate; its metrics describe the optimizer, not the model.")
+    events = summary.get("test_events_min")
+    if events is not None and events < MIN_TEST_EVENTS:
+        found.append(f"a test fold has only {events} events (fewer than {MIN_TEST_EVENTS}): its "
+                     "fold metrics are unstable; use fewer folds (split.n_splits) or "
+                     "split=repeated_kfold.")
+    return found
+
+
+def warning_tags(notes, warnings) -> dict[str, str]:
+    """The run's description (notes, then warnings) and one tag per kind of warning."""
+    tags = {}
+    if notes or warnings:
+        tags["mlflow.note.content"] = " ".join([*notes, *(f"Warning: {w}" for w in warnings)])
+    for warning in warnings:
+        kind = "convergence" if warning.startswith("did not converge") else "events"
+        tags[f"warning.{kind}"] = warning
+    return tags

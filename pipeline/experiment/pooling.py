@@ -1,47 +1,78 @@
-"""Pooling the folds: out-of-fold predictions, metrics with bootstrap CIs, the per-fold
+"""Pooling the folds: out-of-fold predictions per repeat, metrics with bootstrap CIs (each
+fold's threshold on its own rows; repeats scored one by one and averaged), the per-fold
 mean and spread, and the fold-mean learning curves."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from .. import metrics, plots
 
 
-def pool_predictions(results, task):
-    """Out-of-fold predictions per row, averaged over repeats of repeated k-fold, so the
-    bootstrap resamples patients rather than copies of them."""
-    rows = np.concatenate([r.test_rows for r in results])
-    predictions = np.concatenate([r.prediction for r in results])
-    unique, inverse = np.unique(rows, return_inverse=True)
-    counts = np.bincount(inverse).astype(float)
-    shape = (len(unique),) + predictions.shape[1:]
-    pooled = np.zeros(shape)
-    np.add.at(pooled, inverse, predictions)
-    pooled /= counts.reshape((-1,) + (1,) * (predictions.ndim - 1))
-    thresholds = [r.threshold for r in results if np.isfinite(r.threshold)]
-    threshold = float(np.median(thresholds)) if thresholds else 0.5
-    return unique, pooled, threshold
+@dataclasses.dataclass
+class Pooled:
+    """Out-of-fold predictions of every scored row, one set per repeat (aligned by row)."""
+
+    rows: np.ndarray  # (n,) dataset positions, sorted
+    predictions: list  # per repeat: (n,) or (n, K)
+    thresholds: list  # per repeat: (n,) each row's fold threshold (nan unless binary)
+    folds: list  # per repeat: (n,) each row's fold index
 
 
-def evaluate(task, y, prediction, threshold, n_boot, seed, groups):
-    """Pooled metrics with CIs; a dataset with subjects gets a cluster bootstrap over them."""
-    extra = {"tuned": threshold} if task == "binary" else None
-    return metrics.evaluate(task, y, prediction, threshold=0.5, n_boot=n_boot, seed=seed,
-                            extra_thresholds=extra, groups=groups)
+def pool_predictions(results) -> Pooled:
+    """Every repeat's out-of-fold predictions, sorted by row. Each repeat of repeated k-fold
+    predicts every row once; a hold-out split predicts its test rows."""
+    pooled = Pooled(np.empty(0, int), [], [], [])
+    for repeat in sorted({r.repeat for r in results}):
+        folds = [r for r in results if r.repeat == repeat]
+        rows = np.concatenate([r.test_rows for r in folds])
+        order = np.argsort(rows, kind="stable")
+        if pooled.predictions and not np.array_equal(rows[order], pooled.rows):
+            raise ValueError(f"repeat {repeat} does not predict the same rows as repeat 0")
+        pooled.rows = rows[order]
+        pooled.predictions.append(np.concatenate([r.prediction for r in folds])[order])
+        pooled.thresholds.append(_per_row(folds, lambda r: r.threshold)[order])
+        pooled.folds.append(_per_row(folds, lambda r: r.index)[order])
+    return pooled
 
 
-def summary_metrics(results, pooled):
-    """Flat metrics for the parent run: per-fold mean and sd, pooled value and CI."""
+def _per_row(folds, value) -> np.ndarray:
+    """``value(fold)`` repeated for each of the fold's test rows, in the folds' order."""
+    return np.concatenate([np.full(len(r.test_rows), value(r)) for r in folds])
+
+
+def evaluate_pooled(task, y, pooled: Pooled, n_boot, seed, groups):
+    """Pooled metrics with CIs (at 0.5 and, binary, at each fold's own threshold as
+    ``*_tuned``); a dataset with subjects gets a cluster bootstrap over them."""
+    extra = {"tuned": pooled.thresholds} if task == "binary" else None
+    return metrics.evaluate_repeats(task, y, pooled.predictions, threshold=0.5, n_boot=n_boot,
+                                    seed=seed, extra_thresholds=extra, groups=groups)
+
+
+def summary_metrics(results, pooled_metrics, task) -> dict:
+    """Flat metrics for the configuration run: per-fold mean and sd, pooled value and CI,
+    the folds' thresholds, convergence and events."""
     summary = {}
     for name in results[0].metrics:
         values = np.array([r.metrics[name] for r in results], dtype=float)
         summary[f"{name}_mean"] = float(np.nanmean(values)) if np.isfinite(values).any() else np.nan
         summary[f"{name}_sd"] = float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0
-    for name, stats in pooled.items():
+    for name, stats in pooled_metrics.items():
         summary[name] = stats["value"]
         summary[f"{name}_ci_low"] = stats["ci_low"]
         summary[f"{name}_ci_high"] = stats["ci_high"]
+        if stats.get("n_degenerate"):
+            summary[f"{name}_degenerate"] = stats["n_degenerate"]
+    if task == "binary":
+        thresholds = np.array([r.threshold for r in results])
+        summary.update(threshold_median=float(np.median(thresholds)),
+                       threshold_min=float(thresholds.min()), threshold_max=float(thresholds.max()),
+                       test_events_min=min(r.diagnostics["test_events"] for r in results),
+                       events_per_parameter=float(np.mean([r.diagnostics["events_per_parameter"]
+                                                           for r in results])))
+    summary["n_unconverged"] = sum(not r.diagnostics["converged"] for r in results)
     return summary
 
 

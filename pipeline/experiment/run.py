@@ -17,10 +17,10 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..progress import Progress
 from ..splits import outer_splits
-from .artifacts import learning_curve_table, log_plots, oof_table
+from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
 from .folds import fit_final_model, run_fold
-from .naming import config_tags, ineffective_settings, run_name
-from .pooling import evaluate, mean_curves, pool_predictions, summary_metrics
+from .naming import config_tags, ineffective_settings, result_warnings, run_name, warning_tags
+from .pooling import evaluate_pooled, mean_curves, pool_predictions, summary_metrics
 from .recorder import NoTracking, Tracker
 
 log = logging.getLogger("biotab")
@@ -35,6 +35,7 @@ class ExperimentResult:
     summary: dict  # flat metrics logged on the parent run
     objective: float
     run_id: str | None = None
+    warnings: list = dataclasses.field(default_factory=list)  # said once, logged as tags
 
 
 def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
@@ -57,15 +58,20 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         if config.tracking.log_model:
             # Before the metrics: mlflow copies a run's metrics onto every model it logs.
             fit_seconds += _log_final_model(config, dataset, parent)
-        rows, prediction, threshold = pool_predictions(results, dataset.task)
-        groups = None if dataset.groups is None else dataset.groups[rows]
-        pooled = evaluate(dataset.task, dataset.y[rows], prediction, threshold,
-                           config.n_bootstrap, config.seed, groups)
-        summary = {**summary_metrics(results, pooled), "fit_seconds": fit_seconds}
+        pooled = pool_predictions(results)
+        groups = None if dataset.groups is None else dataset.groups[pooled.rows]
+        scores = evaluate_pooled(dataset.task, dataset.y[pooled.rows], pooled, config.n_bootstrap,
+                                 config.seed, groups)
+        summary = {**summary_metrics(results, scores, dataset.task), "fit_seconds": fit_seconds}
         parent.log_metrics(summary, history=mean_curves([r.history for r in results]))
-        _log_artifacts(parent, config, dataset, results, dataset.y[rows], prediction, threshold)
-        return ExperimentResult(name, dataset.task, results, pooled, summary,
-                                pooled[config.objective]["value"], getattr(parent, "run_id", None))
+        found = result_warnings(results, summary, config)
+        for warning in found:
+            log.warning("%s: %s", name, warning)
+        parent.set_tags(warning_tags(notes, found))
+        _log_artifacts(parent, config, dataset, results, pooled)
+        return ExperimentResult(name, dataset.task, results, scores, summary,
+                                scores[config.objective]["value"], getattr(parent, "run_id", None),
+                                found)
 
 
 def check_task_settings(config, task):
@@ -101,13 +107,16 @@ def _log_final_model(config, dataset, parent):
     return seconds
 
 
-def _log_artifacts(run, config, dataset, results, y, prediction, threshold):
+def _log_artifacts(run, config, dataset, results, pooled):
     with run.artifacts_together():
         run.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
         run.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
         run.log_table(oof_table(results, dataset), "oof_predictions.csv")
+        run.log_table(fold_table(results), "folds.csv")
         run.log_table(learning_curve_table(results), "learning_curves.csv")
+        # Figures of the first repeat: one set of fitted models (repeats are scored apart).
+        y, prediction = dataset.y[pooled.rows], pooled.predictions[0]
         if dataset.task == "binary":
             run.log_table(pd.DataFrame(metrics.decision_curve(y, prediction)), "decision_curve.csv")
         if config.tracking.log_plots:
-            log_plots(run, dataset, results, y, prediction, threshold)
+            log_plots(run, dataset, results, y, prediction, pooled.thresholds[0])
