@@ -508,6 +508,30 @@ def test_paired_difference_of_another_metric(sample):
     assert result["difference"] < 0  # the model beats the prevalence on Brier score
 
 
+def test_paired_difference_of_repeats_averages_each_repeats_difference_on_shared_resamples():
+    y, p = _binary_sample(150, seed=12)
+    rng = np.random.default_rng(3)
+    a = [_sigmoid(_logit(p) + rng.normal(scale=0.5, size=p.size)) for _ in range(3)]
+    b = [_sigmoid(_logit(p) + rng.normal(scale=2.0, size=p.size)) for _ in range(3)]
+    result = M.paired_bootstrap_difference(y, a, b, n_boot=50, seed=4)
+    auroc = lambda yy, pp: M.binary_metrics(yy, pp)["auroc"]  # noqa: E731
+    assert result["difference"] == pytest.approx(
+        np.mean([auroc(y, ar) - auroc(y, br) for ar, br in zip(a, b)]), abs=EXACT)
+    # Brute force: the same patient resamples (counts), each applied to every repeat.
+    from pipeline.metrics.resampling import resample_counts
+    (counts,) = list(resample_counts(y.size, 50, 4))
+    brute = []
+    for w in counts.astype(int):
+        rows = np.repeat(np.arange(y.size), w)
+        if 0 < y[rows].sum() < rows.size:
+            brute.append(np.mean([auroc(y[rows], ar[rows]) - auroc(y[rows], br[rows])
+                                  for ar, br in zip(a, b)]))
+    assert (result["ci_low"], result["ci_high"]) == pytest.approx(
+        tuple(np.quantile(brute, [0.025, 0.975])), abs=1e-12)
+    with pytest.raises(ValueError, match="as many repeats"):
+        M.paired_bootstrap_difference(y, a, b[:2])
+
+
 def test_extra_thresholds_equal_a_separate_evaluation_at_that_threshold():
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, 300)
@@ -564,7 +588,7 @@ def test_repeated_cv_averages_each_repeats_pooled_metric_over_one_patient_resamp
     rng = np.random.default_rng(4)
     y = (rng.random(120) < 0.4).astype(float)
     preds = [np.clip(0.4 * y + rng.random(120) * 0.6, 0, 1) for _ in range(3)]
-    result = M.evaluate_repeats("binary", y, preds, n_boot=60, seed=7)
+    result = M.evaluate_repeats("binary", y, preds, n_boot=60, seed=7, interval="percentile")
     assert result["auroc"]["value"] == pytest.approx(np.mean([skm.roc_auc_score(y, p) for p in preds]))
     ensemble = M.evaluate("binary", y, np.mean(preds, axis=0), n_boot=0)["auroc"]["value"]
     assert ensemble != pytest.approx(result["auroc"]["value"])  # not the averaged predictions

@@ -1,16 +1,31 @@
 """Bootstrap confidence intervals: resamples drawn as counts, every metric evaluated on all
-of them at once, percentile intervals, and the paired comparison of two models."""
+of them at once, intervals from the replicates (percentile, BCa, logit: see ``intervals``),
+and the paired comparison of two models.
+
+Choice of the default interval (:data:`DEFAULT_INTERVAL`), measured by
+``bench/bench_interval_coverage.py`` (binormal scores, n = 200, 2000 samples per cell, 1000
+resamples each): see that file's docstring for the table.
+
+BCa needs jackknife values: the metric with one row (or, with ``groups``, one patient) left
+out, i.e. the same weighted function on ``w = 1 - e_i``. That is ``m`` more evaluations for
+``m`` rows or patients, chunked like the resamples; beyond :data:`resampling.JACKKNIFE_UNITS`
+units they are pooled into that many random groups (a delete-a-group jackknife), so the
+jackknife never costs more than scoring that many resamples.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from .checks import CHECKS, check_bootstrap_args, check_threshold
+from .intervals import DEFAULT_INTERVAL, INTERVALS, check_interval
 from .ranking import auprc_of, auroc_of, ranked
-from .registry import BINARY_METRICS, REGRESSION_METRICS, TASKS
+from .registry import BINARY_METRICS, REGRESSION_METRICS, TASKS, bounds_of
+from .resampling import apply_in_chunks, jackknife_units, jackknife_weights, resample_counts
+from .smoothed import calibration_errors
 from .scores import SCORE_METRICS, WeightedMetric, metric_table
 from .thresholds import RATES, confusion
 
@@ -19,53 +34,31 @@ logger = logging.getLogger(__name__)
 _CHUNK_CELLS = 2_000_000  # caps a (b, n) resample-count matrix at ~16 MB
 
 
-def _resample_counts(n: int, n_boot: int, seed, groups=None) -> Iterator[np.ndarray]:
-    """Bootstrap resamples as counts, in chunks of shape (b, n).
-
-    Entry ``[j, i]`` is how many times row ``i`` is drawn in resample ``j`` (n draws
-    with replacement). With ``groups`` (a cluster id per row, e.g. the patient of each
-    recording) whole clusters are drawn instead: rows of one patient are not
-    independent, and resampling them one by one gives intervals that are too narrow.
-    Chunking bounds memory; the sequence depends only on ``(n, n_boot, seed, groups)``.
-    """
-    rng = np.random.default_rng(seed)
-    units = n if groups is None else _group_codes(groups, n)
-    n_units = units if groups is None else int(units.max()) + 1
-    chunk = max(1, _CHUNK_CELLS // n)
-    for start in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - start)
-        flat = (rng.integers(0, n_units, size=(b, n_units)) + n_units * np.arange(b)[:, None]).ravel()
-        counts = np.bincount(flat, minlength=b * n_units).reshape(b, n_units).astype(float)
-        yield counts if groups is None else counts[:, units]
-
-
-def _group_codes(groups, n: int) -> np.ndarray:
-    groups = np.asarray(groups)
-    if groups.shape != (n,):
-        raise ValueError(f"groups must have one entry per row ({n}), got shape {groups.shape}")
-    return np.unique(groups, return_inverse=True)[1]
+def _resample_counts(n: int, n_boot: int, seed, groups=None):
+    """Bootstrap resamples as counts in chunks of shape (b, n): :func:`resampling.resample_counts`."""
+    return resample_counts(n, n_boot, seed, groups, _CHUNK_CELLS)
 
 
 def _bootstrap(stat: Callable[[np.ndarray], dict[str, np.ndarray]], n: int, n_boot: int,
                seed, groups=None) -> dict[str, np.ndarray]:
     """Apply ``stat(counts) -> {name: (b,)}`` to every chunk of resamples and concatenate."""
-    parts = [stat(w) for w in _resample_counts(n, n_boot, seed, groups)]
-    if not parts:
-        return {}
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return apply_in_chunks(stat, _resample_counts(n, n_boot, seed, groups))
 
 
-def _percentile_ci(values: np.ndarray, alpha: float, label: str) -> tuple[float, float]:
-    """Percentile interval of the finite bootstrap values; logs how many were skipped."""
-    ok = np.isfinite(values)
-    skipped = int(values.size - ok.sum())
+def _jackknife(stat: Callable[[np.ndarray], dict[str, np.ndarray]], n: int, seed,
+               groups=None) -> dict[str, np.ndarray]:
+    """``stat`` with each row (or cluster, or random group of them) left out in turn."""
+    return apply_in_chunks(stat, jackknife_weights(jackknife_units(n, groups, seed), _CHUNK_CELLS))
+
+
+def _interval(method: str, label: str, point: float, values: np.ndarray, jackknife,
+              alpha: float, bounds=None) -> tuple[float, float]:
+    """Interval of one metric from its replicates; logs how many were skipped."""
+    skipped = int(values.size - np.isfinite(values).sum())
     if skipped:
         logger.warning("%s: skipped %d of %d bootstrap resamples where it is undefined",
                        label, skipped, values.size)
-    if not ok.any():
-        return float("nan"), float("nan")
-    low, high = np.quantile(values[ok], [alpha / 2, 1 - alpha / 2])
-    return float(low), float(high)
+    return INTERVALS[method](values, point, alpha, jackknife, bounds)
 
 
 def _resolve_metric(metric: str, pred: np.ndarray, threshold: float) -> tuple[str, WeightedMetric]:
@@ -99,9 +92,44 @@ def _callable_metric(metric: Callable, y: np.ndarray, pred: np.ndarray) -> Weigh
     return per_resample
 
 
+def bootstrap_replicates(y_true, pred, metric, n_boot: int = 1000, seed=0, *,
+                         threshold: float = 0.5, groups=None,
+                         jackknife: bool = True) -> dict[str, np.ndarray | float]:
+    """The point value, bootstrap replicates and jackknife values of one metric: everything
+    an interval of :data:`INTERVALS` needs, to compare methods on the same resamples.
+
+    Arguments as in :func:`bootstrap_ci`; ``jackknife=False`` skips the leave-one-out values.
+
+    Returns
+    -------
+    dict with ``point`` (float), ``replicates`` (n_boot,), ``jackknife`` (m,) or ``None``,
+    ``bounds`` (the metric's range, or ``None``) and ``label``.
+    """
+    check_bootstrap_args(n_boot, 0.05, minimum=1)
+    if callable(metric):
+        y, pred = np.asarray(y_true), np.asarray(pred)
+        if y.shape[:1] != pred.shape[:1]:
+            raise ValueError(f"y_true and pred must have the same number of rows, got "
+                             f"{y.shape[:1]} and {pred.shape[:1]}")
+        fn, label = _callable_metric(metric, y, pred), getattr(metric, "__name__", "metric")
+        bounds = None
+    else:
+        task, fn = _resolve_metric(metric, np.asarray(pred), check_threshold(threshold))
+        y, pred = CHECKS[task](y_true, pred, "pred")
+        label, bounds = metric, bounds_of(metric)
+
+    def stat(w):
+        return {label: fn(y, pred, w)}
+    return {"point": float(stat(np.ones((1, len(y))))[label][0]),
+            "replicates": _bootstrap(stat, len(y), n_boot, seed, groups)[label],
+            "jackknife": _jackknife(stat, len(y), seed, groups)[label] if jackknife else None,
+            "bounds": bounds, "label": label}
+
+
 def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, seed=0, *,
-                 threshold: float = 0.5, groups=None) -> tuple[float, float]:
-    """Percentile bootstrap confidence interval of one metric, resampling rows.
+                 threshold: float = 0.5, groups=None, interval: str = DEFAULT_INTERVAL,
+                 bounds=None) -> tuple[float, float]:
+    """Bootstrap confidence interval of one metric, resampling rows (or clusters).
 
     Parameters
     ----------
@@ -111,13 +139,17 @@ def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, 
     metric : str or callable -- a name from :data:`BINARY_METRICS`,
         :data:`MULTICLASS_METRICS` (used when ``pred`` is 2-D) or
         :data:`REGRESSION_METRICS`, evaluated vectorized over all resamples; or any
-        ``metric(y, pred) -> float`` (slower: called once per resample).
+        ``metric(y, pred) -> float`` (slower: called once per resample, and for ``"bca"``
+        once per row left out).
     n_boot : int -- number of resamples.
     alpha : float -- 1 - confidence level.
     seed : int or None -- seeds ``np.random.default_rng``; same seed, same interval.
     threshold : float -- for binary threshold metrics, ``prob >= threshold`` is positive.
     groups : array-like, shape (n,), optional -- cluster (patient) of each row: whole
-        clusters are resampled.
+        clusters are resampled (and left out by the jackknife).
+    interval : {"percentile", "bca", "logit"} -- see :mod:`pipeline.metrics.intervals`.
+    bounds : (lo, hi), optional -- the range of a callable metric, for ``"logit"``
+        (named metrics know theirs).
 
     Returns
     -------
@@ -125,23 +157,16 @@ def bootstrap_ci(y_true, pred, metric, n_boot: int = 1000, alpha: float = 0.05, 
     where it is undefined are skipped, with a logged warning saying how many.
     """
     check_bootstrap_args(n_boot, alpha, minimum=1)
-    if callable(metric):
-        y, pred = np.asarray(y_true), np.asarray(pred)
-        if y.shape[:1] != pred.shape[:1]:
-            raise ValueError(f"y_true and pred must have the same number of rows, got "
-                             f"{y.shape[:1]} and {pred.shape[:1]}")
-        fn, label = _callable_metric(metric, y, pred), getattr(metric, "__name__", "metric")
-    else:
-        task, fn = _resolve_metric(metric, np.asarray(pred), check_threshold(threshold))
-        y, pred = CHECKS[task](y_true, pred, "pred")
-        label = metric
-    values = _bootstrap(lambda w: {label: fn(y, pred, w)}, len(y), n_boot, seed, groups)[label]
-    return _percentile_ci(values, alpha, label)
+    check_interval(interval)
+    r = bootstrap_replicates(y_true, pred, metric, n_boot, seed, threshold=threshold,
+                             groups=groups, jackknife=interval == "bca")
+    return _interval(interval, r["label"], r["point"], r["replicates"], r["jackknife"], alpha,
+                     r["bounds"] if bounds is None else bounds)
 
 
 def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000,
              seed=0, alpha: float = 0.05, extra_thresholds: Mapping | None = None,
-             groups=None) -> dict[str, dict[str, float]]:
+             groups=None, *, interval: str = DEFAULT_INTERVAL) -> dict[str, dict[str, float]]:
     """Every metric of ``task`` with a bootstrap confidence interval.
 
     All metrics share the same resamples. For ``task="binary"`` the threshold metrics
@@ -162,6 +187,8 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
     extra_thresholds : mapping suffix -> threshold (float or array of shape (n,)), binary only.
     groups : array-like, shape (n,), optional -- cluster (patient) of each row for a
         cluster bootstrap.
+    interval : {"percentile", "bca", "logit"} -- the interval method, by default
+        :data:`DEFAULT_INTERVAL` (log it with the results).
 
     Returns
     -------
@@ -169,23 +196,26 @@ def evaluate(task: str, y_true, pred, threshold: float = 0.5, n_boot: int = 1000
     ``n_degenerate`` counts the resamples on which the metric was undefined (skipped).
     """
     extra = {k: [v] for k, v in (extra_thresholds or {}).items()}
-    return evaluate_repeats(task, y_true, [pred], threshold, n_boot, seed, alpha, extra, groups)
+    return evaluate_repeats(task, y_true, [pred], threshold, n_boot, seed, alpha, extra, groups,
+                            interval=interval)
 
 
 def evaluate_repeats(task: str, y_true, preds, threshold: float = 0.5, n_boot: int = 1000,
                      seed=0, alpha: float = 0.05, extra_thresholds: Mapping | None = None,
-                     groups=None) -> dict[str, dict[str, float]]:
+                     groups=None, *, interval: str = DEFAULT_INTERVAL) -> dict[str, dict[str, float]]:
     """:func:`evaluate` of repeated cross-validation: ``preds[r]`` holds repeat ``r``'s
     out-of-fold prediction of every row, and each metric is the mean over repeats of its
     pooled value per repeat (each repeat is a set of fitted models; averaging predictions
     over repeats first would score an ensemble that no fold produced). The bootstrap draws
-    patients once per resample and applies that draw to every repeat.
+    patients once per resample and applies that draw to every repeat; so does the jackknife
+    of BCa, leaving a patient out of every repeat at once.
 
     ``extra_thresholds`` maps a suffix to one threshold (float or per-row array) per repeat.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     check_bootstrap_args(n_boot, alpha)
+    check_interval(interval)
     if not len(preds):
         raise ValueError("preds is empty: pass one prediction array per repeat")
     checked = [CHECKS[task](y_true, pred, f"preds[{r}]") for r, pred in enumerate(preds)]
@@ -206,10 +236,12 @@ def evaluate_repeats(task: str, y_true, preds, threshold: float = 0.5, n_boot: i
 
     point = {name: float(values[0]) for name, values in stat(np.ones((1, y.size))).items()}
     replicates = _bootstrap(stat, y.size, n_boot, seed, groups)
+    jackknife = _jackknife(stat, y.size, seed, groups) if n_boot and interval == "bca" else {}
     result = {}
     for name, value in point.items():
         values = replicates.get(name, np.empty(0))
-        low, high = _percentile_ci(values, alpha, name) if values.size else (np.nan, np.nan)
+        low, high = (_interval(interval, name, value, values, jackknife.get(name), alpha,
+                               bounds_of(name)) if values.size else (np.nan, np.nan))
         result[name] = {"value": value, "ci_low": low, "ci_high": high,
                         "n_degenerate": float(np.sum(~np.isfinite(values)))}
     return result
@@ -229,7 +261,7 @@ def _check_row_thresholds(threshold, n: int):
 def _evaluation_stat(task, threshold, extra_thresholds):
     """``stat(y, pred, w) -> {name: (b,)}`` for all of a task's metrics; binary threshold
     metrics share one confusion matrix per threshold instead of one per metric, AUROC and
-    AUPRC one ranking."""
+    AUPRC one ranking, ICI, E50 and E90 one spline fit."""
     if task != "binary":
         table = metric_table(task)
         return lambda y, pred, w: {name: fn(y, pred, w) for name, fn in table.items()}
@@ -237,14 +269,23 @@ def _evaluation_stat(task, threshold, extra_thresholds):
 
     def stat(y, p, w):
         order = ranked(y, p, w)
-        values = {"auroc": auroc_of(order), "auprc": auprc_of(order)}
-        values.update({name: SCORE_METRICS[name](y, p, w) for name in BINARY_METRICS
-                       if name in SCORE_METRICS and name not in values})
+        shared = {"auroc": auroc_of(order), "auprc": auprc_of(order), **calibration_errors(y, p, w)}
+        values = {name: shared[name] if name in shared else SCORE_METRICS[name](y, p, w)
+                  for name in BINARY_METRICS if name in SCORE_METRICS}
         for suffix, t in thresholds.items():
             counts = confusion(y, p >= t, w)
             values.update({f"{name}{suffix}": rate(counts) for name, rate in RATES.items()})
         return values
     return stat
+
+
+def _repeats(prob, name: str) -> list:
+    """``prob`` as a list of per-repeat arrays (a lone array is one repeat)."""
+    if isinstance(prob, (list, tuple)):
+        if not prob:
+            raise ValueError(f"{name} is an empty list: pass one prediction array per repeat")
+        return list(prob)
+    return [prob]
 
 
 def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
@@ -258,7 +299,9 @@ def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
     Parameters
     ----------
     y_true : array-like, shape (n,)
-    prob_a, prob_b : array-like, shape (n,) or (n, K) -- the two models' probabilities.
+    prob_a, prob_b : array-like, shape (n,) or (n, K) -- the two models' probabilities; or,
+        for repeated cross-validation, a list with one such array per repeat: the difference
+        is then the mean over repeats of each repeat's difference, on one shared resample.
     metric : str -- a binary (or, for 2-D probabilities, multiclass) metric name.
     n_boot, seed, alpha, threshold, groups : as in :func:`bootstrap_ci`.
 
@@ -269,16 +312,22 @@ def paired_bootstrap_difference(y_true, prob_a, prob_b, metric: str = "auroc",
     ``(count + 1) / (n_boot + 1)`` so it is never exactly 0; 1 for identical models.
     """
     check_bootstrap_args(n_boot, alpha, minimum=1)
-    task, fn = _resolve_metric(metric, np.asarray(prob_a), check_threshold(threshold))
+    a_list, b_list = _repeats(prob_a, "prob_a"), _repeats(prob_b, "prob_b")
+    if len(a_list) != len(b_list):
+        raise ValueError(f"prob_a and prob_b must hold as many repeats, got {len(a_list)} and {len(b_list)}")
+    task, fn = _resolve_metric(metric, np.asarray(a_list[0]), check_threshold(threshold))
     if task == "regression":
         raise ValueError(f"metric must be a binary or multiclass metric, got {metric!r}")
-    y, a = CHECKS[task](y_true, prob_a, "prob_a")
-    _, b = CHECKS[task](y_true, prob_b, "prob_b")
-    ones = np.ones((1, y.size))
-    difference = float(fn(y, a, ones)[0] - fn(y, b, ones)[0])
-    diffs = _bootstrap(lambda w: {"d": fn(y, a, w) - fn(y, b, w)}, y.size, n_boot, seed,
-                       groups)["d"]
-    low, high = _percentile_ci(diffs, alpha, f"{metric} difference")
+    y = CHECKS[task](y_true, a_list[0], "prob_a")[0]
+    pairs = [(CHECKS[task](y_true, a, f"prob_a[{r}]")[1], CHECKS[task](y_true, b, f"prob_b[{r}]")[1])
+             for r, (a, b) in enumerate(zip(a_list, b_list))]
+
+    def mean_difference(w):
+        return np.mean([fn(y, a, w) - fn(y, b, w) for a, b in pairs], axis=0)
+
+    difference = float(mean_difference(np.ones((1, y.size)))[0])
+    diffs = _bootstrap(lambda w: {"d": mean_difference(w)}, y.size, n_boot, seed, groups)["d"]
+    low, high = _interval("percentile", f"{metric} difference", difference, diffs, None, alpha)
     finite = diffs[np.isfinite(diffs)]
     tail = min(np.sum(finite <= 0), np.sum(finite >= 0))
     p_value = min(1.0, 2 * (tail + 1) / (finite.size + 1)) if finite.size else float("nan")

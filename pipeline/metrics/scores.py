@@ -13,6 +13,7 @@ from .checks import check_binary, check_multiclass, check_regression, check_thre
 from .common import LOG_LOSS_EPS, div, wmean
 from .ranking import macro_auroc, weighted_auprc, weighted_auroc
 from .registry import BINARY_METRICS, TASKS
+from .smoothed import e50, e90, ici
 from .thresholds import RATES, at_threshold, confusion
 
 WeightedMetric = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -33,6 +34,9 @@ SCORE_METRICS: dict[str, WeightedMetric] = {
     "brier": _brier,
     "calibration_intercept": calibration_intercept,
     "calibration_slope": calibration_slope,
+    "ici": ici,  # these three share one spline fit in evaluate(); alone each fits it
+    "e50": e50,
+    "e90": e90,
 }
 
 
