@@ -10,7 +10,7 @@ LAUNCHER ?= joblib
 PORT     ?= 5000
 SWEEP    ?=
 
-.PHONY: help setup run sweep report server ui data test test-fast lint bench clean
+.PHONY: help setup run sweep report server ui data test test-fast test-cluster cluster-up cluster-down lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,15 @@ test: $(STAMP) ## run the test suite (slow tests included; what CI runs)
 
 test-fast: $(STAMP) ## the inner loop: every test not marked slow
 	$(BIN)/python -m pytest -q -m "not slow"
+
+cluster-up: $(STAMP) ## start the test SLURM cluster and a PostgreSQL-backed MLflow server on loopback (root)
+	python3 tests/cluster/services.py up
+
+cluster-down: ## stop them and check that nothing is left running
+	python3 tests/cluster/services.py down
+
+test-cluster: $(STAMP) ## the SLURM + PostgreSQL tests (reuses a running cluster, else starts and stops one)
+	BIOTAB_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q tests/cluster
 
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check pipeline tests bench

@@ -45,8 +45,9 @@ def _merged(path: Path) -> dict:
     for entry in content.pop("defaults", ["_self_"]):
         if entry == "_self_":
             merged.update(content)
-        else:  # a file of the same group, e.g. "_base"
+        elif isinstance(entry, str):  # a file of the same group, e.g. "_base"
             merged.update(_merged(path.parent / f"{entry}.yaml"))
+        # else: {"override /group@...": option}, a choice of another group (not merged here)
     if "_self_" not in _read(path).get("defaults", ["_self_"]):
         merged.update(content)
     return {key: _copy(value) for key, value in merged.items()}

@@ -159,7 +159,7 @@ def test_every_objective_has_a_direction_and_calibration_has_none():
 def test_options_repeat_no_default_of_their_base_file(group):
     for name in option_names(group):
         own = yaml.safe_load((PROJECT_ROOT / "conf" / group / f"{name}.yaml").read_text())
-        bases = [b for b in own.get("defaults", []) if b != "_self_"]
+        bases = [b for b in own.get("defaults", []) if isinstance(b, str) and b != "_self_"]
         shared = {}
         for base in bases:
             shared.update(yaml.safe_load((PROJECT_ROOT / "conf" / group / f"{base}.yaml").read_text()))
