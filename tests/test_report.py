@@ -240,13 +240,20 @@ def test_report_is_logged_on_the_sweep_run(sweep, built):
 # --- out-of-fold predictions and the paired comparison --------------------------------------------
 
 
-def test_read_oof_averages_repeated_rows(tmp_path):
+def test_read_oof_keeps_each_repeat_aligned_by_row(tmp_path):
     path = tmp_path / "oof.csv"
-    pd.DataFrame({"row": [2, 0, 2, 0, 1], "fold": [0, 0, 1, 1, 1],
-                  "probability": [0.2, 0.9, 0.4, 0.7, 0.5], "label": [0, 1, 0, 1, 1]}).to_csv(path)
+    pd.DataFrame({"row": [2, 0, 1, 1, 2, 0], "repeat": [0, 0, 0, 1, 1, 1],
+                  "fold": [0, 0, 1, 1, 0, 0], "probability": [0.2, 0.9, 0.5, 0.6, 0.4, 0.7],
+                  "label": [0, 1, 1, 1, 0, 1]}).to_csv(path)
     oof = report.read_oof(path)
     assert oof.rows.tolist() == [0, 1, 2] and oof.y.tolist() == [1, 1, 0]
-    np.testing.assert_allclose(oof.prediction, [0.8, 0.5, 0.3])
+    np.testing.assert_allclose(oof.predictions[0], [0.9, 0.5, 0.2])
+    np.testing.assert_allclose(oof.predictions[1], [0.7, 0.6, 0.4])
+    assert [f.tolist() for f in oof.folds] == [[0, 1, 0], [0, 1, 0]] and oof.clusters is None
+    pd.DataFrame({"row": [0, 1, 1], "repeat": [0, 0, 1], "probability": [0.1, 0.2, 0.3],
+                  "label": [0, 1, 1]}).to_csv(path)
+    with pytest.raises(ValueError, match="repeats do not predict the same rows"):
+        report.read_oof(path)
 
 
 def test_paired_comparison_is_skipped_with_a_reason():
@@ -255,8 +262,9 @@ def test_paired_comparison_is_skipped_with_a_reason():
                 "params": {"n_bootstrap": "20", "seed": "0"}}
 
     y = np.array([0, 1, 0, 1, 1, 0])
-    oof = report.OutOfFold(np.arange(6), y, np.linspace(0.1, 0.9, 6))
-    other_rows = report.OutOfFold(np.arange(1, 7), y, np.linspace(0.1, 0.9, 6))
+    folds = [np.zeros(6, int)]
+    oof = report.OutOfFold(np.arange(6), y, [np.linspace(0.1, 0.9, 6)], folds, None)
+    other_rows = report.OutOfFold(np.arange(1, 7), y, [np.linspace(0.1, 0.9, 6)], folds, None)
     assert "not evaluated on the same data" in report.paired_comparison(
         run("a"), run("b", "e" * 64), oof, oof, "binary")["skipped"]
     assert "rows differ (6 and 6 rows, 5 in common)" in report.paired_comparison(

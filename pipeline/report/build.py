@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from .comparison import OutOfFold, read_oof
 from .html import render_html
 from .leaderboard import leaderboard_frame, markdown_leaderboard
+from .nested import NestedEstimate, nested_estimate
 from .selection import configuration_runs
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,21 @@ def build_report(uri: str, sweep_id: str | None = None, experiment: str | None =
     by_id = {r["run_id"]: r for r in runs}
     ranked = [by_id[i] for i in board.loc[board["status"] == "FINISHED", "run_id"]]
     with tempfile.TemporaryDirectory() as tmp:
-        oof = {run["run_id"]: _download_oof(uri, run["run_id"], tmp) for run in ranked[:max(top, 2)]}
+        oof = {run["run_id"]: _download_oof(uri, run["run_id"], tmp) for run in ranked}
+        folds = {run["run_id"]: _download_folds(uri, run["run_id"], tmp) for run in ranked}
         best_config = _download_config(uri, ranked[0]["run_id"], tmp) if ranked else None
-    context = ReportContext(uri, sweep_id, experiment, metric, top, board, runs, ranked, oof, best_config)
+    nested = nested_estimate(ranked, oof, folds, _task(ranked or runs))
+    context = ReportContext(uri, sweep_id, experiment, metric, top, board, runs, ranked, oof,
+                            best_config, nested)
     (out_dir / "leaderboard.csv").write_text(board.to_csv(index=False))
     (out_dir / "leaderboard.md").write_text(markdown_leaderboard(board, metric, context.title))
     (out_dir / "report.html").write_text(render_html(context))
     sweep_run = tracking.find_sweep_run(uri, sweep_id) if sweep_id else None
+    if sweep_run and isinstance(nested, NestedEstimate):
+        name = f"nested_{nested.objective}"
+        tracking.log_run_metrics(uri, sweep_run["run_id"], {
+            name: nested.value, f"{name}_ci_low": nested.ci_low, f"{name}_ci_high": nested.ci_high,
+            f"best_{nested.objective}": nested.apparent, "selection_optimism": nested.optimism})
     if sweep_run:
         with tempfile.TemporaryDirectory() as tmp:  # only our files, whatever else out_dir holds
             for name in FILES:
@@ -75,8 +84,9 @@ class ReportContext:
     board: pd.DataFrame
     runs: list
     ranked: list  # finished runs, best first
-    oof: dict  # run id -> OutOfFold | None, for the best ones
+    oof: dict  # run id -> OutOfFold | None, for every finished run
     best_config: ExperimentConfig | None  # the best run's settings, typed
+    nested: NestedEstimate | str  # the selection-honest estimate, or why there is none
 
     @property
     def title(self) -> str:
@@ -86,8 +96,11 @@ class ReportContext:
 
     @property
     def task(self) -> str:
-        tasks = [r["tags"].get("task") for r in self.ranked] or [r["tags"].get("task") for r in self.runs]
-        return next((t for t in tasks if t), "unknown")
+        return _task(self.ranked or self.runs)
+
+
+def _task(runs) -> str:
+    return next((t for t in (r["tags"].get("task") for r in runs) if t), "unknown")
 
 
 def _download_oof(uri, run_id, tmp) -> OutOfFold | None:
@@ -95,6 +108,16 @@ def _download_oof(uri, run_id, tmp) -> OutOfFold | None:
         return read_oof(tracking.download_artifact(uri, run_id, "oof_predictions.csv", Path(tmp) / run_id))
     except (FileNotFoundError, ValueError) as err:
         log.warning("no out-of-fold predictions for run %s: %s", run_id, err)
+        return None
+
+
+def _download_folds(uri, run_id, tmp) -> pd.DataFrame | None:
+    """The run's ``folds.csv`` (per-fold validation objective, threshold, convergence)."""
+    try:
+        path = tracking.download_artifact(uri, run_id, "folds.csv", Path(tmp) / f"{run_id}-folds")
+        return pd.read_csv(path)
+    except (FileNotFoundError, ValueError) as err:
+        log.warning("no fold table for run %s: %s", run_id, err)
         return None
 
 

@@ -9,8 +9,8 @@ import jinja2
 from markupsafe import Markup
 
 from .. import plots, tracking
-from .comparison import incomparable, paired_comparison, paired_sentence
-from .leaderboard import board_metrics, board_varied, lower_is_better, mean_sd, pooled_ci
+from .comparison import compare_with_best, incomparable, paired_sentence
+from .leaderboard import board_metrics, board_varied, lower_is_better, mean_sd, metric_label, num, pooled_ci
 from .tripod import tripod_summary
 
 _TEMPLATES = jinja2.Environment(
@@ -27,9 +27,10 @@ def render_html(c) -> str:
         experiments=", ".join(sorted({str(r["experiment"]) for r in c.runs})),
         n_runs=len(c.runs), n_finished=len(c.ranked),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        metric=c.metric, direction="lower" if lower_is_better(c.metric) else "higher",
+        metric=metric_label(c.metric), direction="lower" if lower_is_better(c.metric) else "higher",
         board=_board(c), learning_curves=_learning_curves(c), n_shown=min(c.top, len(c.ranked)),
-        curves=_curves(c), paired=_paired(c), tripod=tripod_summary(c),
+        curves=_curves(c), comparisons=_comparisons(c), nested=_nested(c),
+        warnings=_warnings(c), tripod=tripod_summary(c),
     )
 
 
@@ -44,7 +45,8 @@ def _board(c) -> dict:
         "params": [str(row[k]) for k in varied],
         "best": row["status"] == "FINISHED" and row["rank"] == 1,
     } for _, row in board.iterrows()]
-    return {"headings": ["rank", "configuration", "status", *names, *varied, "run id"], "rows": rows}
+    headings = ["rank", "configuration", "status", *map(metric_label, names), *varied, "run id"]
+    return {"headings": headings, "rows": rows}
 
 
 def _learning_curves(c) -> Markup | None:
@@ -78,12 +80,40 @@ def _curves(c) -> dict:
     return {"figures": figures, "notes": notes}
 
 
-def _paired(c) -> str:
+def _comparisons(c) -> dict:
+    """Every other finished configuration against the best, on the same predictions."""
     if len(c.ranked) < 2:
-        return "Skipped: fewer than two configurations finished."
-    a, b = c.ranked[:2]
-    result = paired_comparison(a, b, c.oof.get(a["run_id"]), c.oof.get(b["run_id"]), c.task)
+        return {"skipped": "Skipped: fewer than two configurations finished."}
     labels = dict(zip(c.board["run_id"], c.board["label"]))
-    if "skipped" in result:
-        return f"Skipped for {labels[a['run_id']]} vs {labels[b['run_id']]}: {result['skipped']}."
-    return paired_sentence(result, labels[a["run_id"]], labels[b["run_id"]])
+    best = labels[c.ranked[0]["run_id"]]
+    rows = []
+    for result in compare_with_best(c.ranked, c.oof, c.task):
+        label = labels[result["run"]["run_id"]]
+        if "skipped" in result:
+            rows.append({"label": label, "skipped": result["skipped"]})
+        else:
+            rows.append({"label": label, "difference": f"{result['difference']:+.4f}",
+                         "ci": f"{result['ci_low']:+.4f} to {result['ci_high']:+.4f}",
+                         "p": f"{result['p_value']:.3f}",
+                         "sentence": paired_sentence(result, best, label)})
+    return {"best": best, "rows": rows}
+
+
+def _nested(c) -> dict:
+    if isinstance(c.nested, str):
+        return {"skipped": c.nested}
+    n = c.nested
+    labels = dict(zip(c.board["run_id"], c.board["label"]))
+    chosen = n.selected.assign(label=n.selected["run_id"].map(labels))
+    return {"objective": n.objective, "value": num(n.value), "ci": f"{num(n.ci_low)} to {num(n.ci_high)}",
+            "apparent": num(n.apparent), "optimism": f"{n.optimism:+.4f}",
+            "n_configurations": len(c.ranked),
+            "selected": [{"repeat": int(r["repeat"]), "fold": int(r["fold"]), "label": r["label"],
+                          "val_objective": num(r["val_objective"])} for _, r in chosen.iterrows()]}
+
+
+def _warnings(c) -> list[tuple[str, str]]:
+    """(configuration, warning) for every warning a finished run carries."""
+    labels = dict(zip(c.board["run_id"], c.board["label"]))
+    return [(labels[r["run_id"]], value) for r in c.ranked
+            for key, value in sorted(r["tags"].items()) if key.startswith("warning.")]

@@ -13,7 +13,7 @@ from ..metrics import registry
 from .selection import configuration_runs
 
 MAIN_METRICS = {
-    "binary": ("auroc", "auprc", "brier", "calibration_slope", "sensitivity", "specificity"),
+    "binary": ("auroc", "auprc", "brier", "calibration_slope", "sensitivity_tuned", "specificity_tuned"),
     "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
     "regression": ("rmse", "mae", "r2"),
 }
@@ -30,8 +30,9 @@ def leaderboard(uri: str, sweep_id: str | None = None, experiment: str | None = 
     ascending for losses; by distance from 1 or 0 for calibration slope or intercept);
     FAILED, KILLED or still RUNNING runs follow with their ``failure_reason``. Columns:
     ``rank``, ``run_name``, ``label`` (the name, made unique with what differs when runs
-    share a name), ``run_id``, ``status``, ``failure_reason``, ``note`` (the run's MLflow
-    description, e.g. a setting that had no effect), ``experiment``, ``dataset``, ``task``;
+    share a name), ``run_id``, ``status``, ``failure_reason``, ``note`` (the run's notes and
+    warnings: a setting without effect, folds that did not converge), ``experiment``,
+    ``dataset``, ``task``;
     for ``metric`` and the task's main metrics the logged values ``m_mean``, ``m_sd``, ``m``
     (pooled), ``m_ci_low``, ``m_ci_high`` (NaN when not logged); then one column per
     parameter whose value differs between configurations.
@@ -47,6 +48,16 @@ def lower_is_better(metric: str) -> bool:
     return registry.lower_is_better(metric)
 
 
+def metric_label(name: str) -> str:
+    """A metric's name as a reader sees it: threshold metrics say at which threshold
+    (``sensitivity@0.5``; ``sensitivity@tuned``: each fold's own threshold, chosen on its
+    validation part)."""
+    base = name.removesuffix("_tuned")
+    if base not in registry.THRESHOLD_METRICS:
+        return name
+    return f"{base}@tuned" if name.endswith("_tuned") else f"{base}@0.5"
+
+
 def leaderboard_frame(runs: Sequence[dict], metric: str) -> pd.DataFrame:
     _check_metric(metric, [r for r in runs if r["status"] == "FINISHED"])
     names = _metric_names(runs, metric)
@@ -57,7 +68,7 @@ def leaderboard_frame(runs: Sequence[dict], metric: str) -> pd.DataFrame:
         row = {"rank": pd.NA, "run_name": run["run_name"], "label": labels[run["run_id"]],
                "run_id": run["run_id"], "status": run["status"],
                "failure_reason": run["tags"].get("failure_reason", ""),
-               "note": run["tags"].get("mlflow.note.content", ""),
+               "note": run["tags"].get("biotab.notes", ""),
                "experiment": run["experiment"], "dataset": run["tags"].get("dataset", ""),
                "task": run["tags"].get("task", "")}
         row.update({name + s: run["metrics"].get(name + s, np.nan) for name in names for s in STATISTICS})
@@ -160,8 +171,9 @@ def format_leaderboard(frame: pd.DataFrame, metric: str = "auroc", top: int | No
     shown = finished if top is None else finished.head(top)
     width = min(max([len("configuration"), *map(len, frame["label"])]), 72)
     direction = "lower" if lower_is_better(metric) else "higher"
-    lines = [f"ranked by pooled out-of-fold {metric} ({direction} is better)",
-             f"{'rank':>4}  {'configuration':<{width}}  {metric + ' mean ± sd':>20}  pooled [95% CI]"]
+    label = metric_label(metric)
+    lines = [f"ranked by pooled out-of-fold {label} ({direction} is better)",
+             f"{'rank':>4}  {'configuration':<{width}}  {label + ' mean ± sd':>20}  pooled [95% CI]"]
     for _, row in shown.iterrows():
         lines.append(f"{row['rank']:>4}  {clip(row['label'], width):<{width}}  "
                      f"{mean_sd(row, metric):>20}  {pooled_ci(row, metric)}")
@@ -202,10 +214,11 @@ def markdown_leaderboard(board: pd.DataFrame, metric: str, title: str = "Leaderb
     metric), with the runs that did not finish listed below it."""
     names = board_metrics(board)
     varied = board_varied(board)
-    header = (["rank", "configuration"] + [f"{m} pooled [95% CI]" for m in names]
-              + [f"{m} mean ± sd" for m in names] + varied + ["run id"])
+    header = (["rank", "configuration"] + [f"{metric_label(m)} pooled [95% CI]" for m in names]
+              + [f"{metric_label(m)} mean ± sd" for m in names] + varied + ["run id"])
     lines = [f"# {title}", "",
-             f"Ranked by pooled out-of-fold {metric} ({'lower' if lower_is_better(metric) else 'higher'}"
+             f"Ranked by pooled out-of-fold {metric_label(metric)} "
+             f"({'lower' if lower_is_better(metric) else 'higher'}"
              " is better); 95% CI: bootstrap of the pooled out-of-fold predictions; mean ± sd over folds.",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in board[board["status"] == "FINISHED"].iterrows():
