@@ -186,10 +186,11 @@ def test_dropout_without_hidden_units_is_flagged_where_its_identical_result_is_r
         compose, tmp_path, isolated_mlflow, caplog):
     with caplog.at_level(logging.WARNING, logger="biotab"):
         _, uri, result = _tracked_run(compose, tmp_path, "model=logistic", "regularization=dropout")
-    note = MlflowClient(uri).get_run(result.run_id).data.tags["mlflow.note.content"]
+    tags = MlflowClient(uri).get_run(result.run_id).data.tags
     said = ineffective_settings(validate(compose("model=logistic", "regularization=dropout")))
     assert said[0].startswith("regularization.dropout=0.2 has no effect")
-    assert note.startswith(said[0]) and said[0] in caplog.text
+    assert tags["biotab.notes"].startswith(said[0]) and said[0] in caplog.text
+    assert said[0] in tags["mlflow.note.content"]  # the description, under the results
     assert ineffective_settings(validate(compose("model=mlp", "regularization=dropout"))) == []
     assert ineffective_settings(validate(compose("model=logistic", "regularization=l2"))) == []
 

@@ -48,7 +48,7 @@ class FittedPipeline:
     l2: float
 
 
-def run_fold(config, dataset, k, train, test, tracker, parent, progress):
+def run_fold(config, dataset, k, train, test, tracker, parent, progress, swept=None):
     seed = config.seed + k
     fit_rows, val_rows = inner_split(config, dataset, train, seed)
     start = time.perf_counter()
@@ -63,9 +63,12 @@ def run_fold(config, dataset, k, train, test, tracker, parent, progress):
     fold_metrics = _fold_metrics(dataset.task, dataset.y[test], prediction, threshold)
     diagnostics = _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted)
     repeat = k // config.split.get("n_splits", 1) if config.split["name"] == "repeated_kfold" else 0
+    # A fold run carries what its configuration swept and names it, so the UI can group
+    # and box-plot folds by parameter.
     fold_tags = {"fold": str(k), "repeat": str(repeat), "biotab.role": "fold",
-                 "stop_reason": model.stop_reason_, **sweep_tag(config)}
-    with tracker.run(f"{run_name(config)} fold {k}", tags=fold_tags, parent=parent) as run:
+                 "configuration": run_name(config), "stop_reason": model.stop_reason_,
+                 **sweep_tag(config)}
+    with tracker.run(f"fold {k}", params=swept, tags=fold_tags, parent=parent) as run:
         run.log_metrics({**fold_metrics, "threshold": threshold, "fit_seconds": fit_seconds,
                          **{key: float(value) for key, value in diagnostics.items()
                             if key != "stop_reason"}})
@@ -147,6 +150,7 @@ def _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted) -> di
     out = {"n_fit": len(fit_rows), "n_val": len(val_rows), "n_test": len(test),
            "n_parameters": n_parameters, "l2": fitted.l2, "val_objective": fitted.val_objective,
            "converged": int(model.converged_), "n_iter": model.n_iter_,
+           "best_epoch": -1 if model.best_epoch_ is None else model.best_epoch_,
            "final_grad_norm": model.final_grad_norm_, "stop_reason": model.stop_reason_}
     if dataset.task == "binary":
         fit_events = int(dataset.y[fit_rows].sum())

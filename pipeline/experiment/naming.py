@@ -5,6 +5,12 @@ from __future__ import annotations
 MIN_TEST_EVENTS = 10  # below this, a test fold's threshold metrics are unstable
 
 LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_error": "ae"}
+SHORT_KEYS = {"learning_rate": "lr", "hidden_layer_sizes": "hidden"}
+HEADLINE = {"binary": ("auroc", "calibration_slope"), "multiclass": ("macro_auroc", "log_loss"),
+            "regression": ("rmse", "r2")}
+MAIN_METRICS = {"binary": ("auroc", "auprc", "brier", "calibration_slope"),
+                "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
+                "regression": ("rmse", "mae", "r2")}
 
 
 def run_name(config):
@@ -17,7 +23,9 @@ def run_name(config):
               else f"mlp[{','.join(map(str, model.hidden_layer_sizes))}] {model.activation}"]
     if config.preprocess.get("name", "standard") != "standard":
         parts.append(config.preprocess["name"])
-    parts += [LOSS_ABBREVIATIONS[config.loss.name], opt.name, f"lr={opt.learning_rate:g}"]
+    parts += [LOSS_ABBREVIATIONS[config.loss.name], opt.name]
+    if opt.rule != "lbfgs":  # its line search picks the steps
+        parts.append(f"lr={opt.learning_rate:g}")
     parts += [f"{key}={value:g}" for key, value in
               (("l1", reg.l1), ("l2", reg.l2), ("dropout", reg.dropout)) if value]
     if reg.early_stopping:
@@ -25,11 +33,19 @@ def run_name(config):
     return " ".join(parts)
 
 
-def config_tags(config, notes):
-    tags = {"biotab.role": "configuration", "model": config.model.name,
-            "seed": str(config.seed), **sweep_tag(config)}
-    if notes:  # the run's description in the MLflow UI
-        tags["mlflow.note.content"] = " ".join(notes)
+def swept_name(swept: dict[str, str]) -> str:
+    """What a sweep varied, as this configuration's values: ``activation=sigmoid``,
+    ``loss=squared_error lr=0.01`` (a key's last part, unless two keys share it)."""
+    last = [key.rsplit(".", 1)[-1] for key in swept]
+    return " ".join(f"{SHORT_KEYS.get(short, short) if last.count(short) == 1 else key}={value}"
+                    for (key, value), short in zip(swept.items(), last))
+
+
+def config_tags(config, notes, descriptor):
+    tags = {"biotab.role": "configuration", "biotab.descriptor": descriptor,
+            "model": config.model.name, "seed": str(config.seed), **sweep_tag(config)}
+    if notes:  # read by the leaderboards; the run's description until the results
+        tags["biotab.notes"] = tags["mlflow.note.content"] = " ".join(notes)
     return tags
 
 
@@ -65,11 +81,33 @@ def result_warnings(results, summary, config) -> list[str]:
 
 
 def warning_tags(notes, warnings) -> dict[str, str]:
-    """The run's description (notes, then warnings) and one tag per kind of warning."""
-    tags = {}
-    if notes or warnings:
-        tags["mlflow.note.content"] = " ".join([*notes, *(f"Warning: {w}" for w in warnings)])
+    """The notes and warnings in plain text (``biotab.notes``, read by the leaderboards) and
+    one tag per kind of warning (the runs table can show and filter them)."""
+    said = " ".join([*notes, *(f"Warning: {w}" for w in warnings)])
+    tags = {"biotab.notes": said} if said else {}
     for warning in warnings:
         kind = "convergence" if warning.startswith("did not converge") else "events"
         tags[f"warning.{kind}"] = warning
     return tags
+
+
+def describe(descriptor, pooled, summary, task, notes, warnings) -> str:
+    """The run's description in the MLflow UI (Markdown): the configuration, its pooled
+    headline metrics with CIs, convergence, then any notes and warnings."""
+    figures = [f"**{name} {interval(pooled[name])}**" if i == 0 else f"{name} {interval(pooled[name])}"
+               for i, name in enumerate(HEADLINE[task]) if name in pooled]
+    unconverged = summary.get("n_unconverged", 0)
+    converged = "all folds converged" if not unconverged else f"{unconverged} folds did not converge"
+    lines = [f"`{descriptor}`", " · ".join([*figures, converged])]
+    lines += notes + [f"**Warning:** {w}" for w in warnings]
+    return "\n\n".join(lines)
+
+
+def interval(stats) -> str:
+    """``0.993 [0.986, 0.998]``: a pooled value and its 95% CI."""
+    return f"{stats['value']:.3f} [{stats['ci_low']:.3f}, {stats['ci_high']:.3f}]"
+
+
+def interval_tags(pooled, names) -> dict[str, str]:
+    """Readable CI tags (``auroc_95ci``) for the runs table's columns."""
+    return {f"{name}_95ci": interval(pooled[name]) for name in names if name in pooled}

@@ -8,7 +8,7 @@ import dataclasses
 
 import numpy as np
 
-from .. import metrics, plots
+from .. import metrics
 
 
 @dataclasses.dataclass
@@ -73,19 +73,39 @@ def summary_metrics(results, pooled_metrics, task) -> dict:
                        events_per_parameter=float(np.mean([r.diagnostics["events_per_parameter"]
                                                            for r in results])))
     summary["n_unconverged"] = sum(not r.diagnostics["converged"] for r in results)
+    if all("val_loss" in r.history for r in results):
+        summary["best_val_loss"] = best_val_loss(results)
     return summary
 
 
-def mean_curves(histories):
-    """Mean over folds of each per-epoch metric (folds that stopped early drop out).
+def mean_curves(results) -> dict:
+    """The run's per-epoch MLflow metrics (the UI's learning curves): the mean over folds of
+    each per-epoch value, where a fold that stopped early contributes, after its end, the
+    value of the epoch whose weights it kept (its best epoch with early stopping, else its
+    last): the curve describes the folds' models, and does not jump where a fold leaves it.
+    ``n_folds_active`` counts the folds still training at each epoch.
 
-    These are the run's per-epoch MLflow metrics (the UI's learning curves); each fold's
-    own curves go into ``learning_curves.csv``: on SQLite every metric point costs
-    ~50 us of ORM work, and five folds' curves cost more than the rest of the logging.
+    Each fold's own curves go into ``learning_curves.csv``: on SQLite every metric point
+    costs ~50 us of ORM work, and five folds' curves cost more than the rest of the logging.
     """
+    longest = max(len(r.history["train_loss"]) for r in results)
     curve = {}
     for key in ("train_loss", "val_loss", "val_auroc"):
-        series = [h[key] for h in histories if key in h]
-        if series:
-            curve[f"mean_{key}"] = plots.fold_mean(series).tolist()
+        if all(key in r.history for r in results):
+            curve[f"mean_{key}"] = np.mean([_held(r, key, longest) for r in results], axis=0).tolist()
+    curve["n_folds_active"] = [sum(len(r.history["train_loss"]) > e for r in results)
+                               for e in range(longest)]
     return curve
+
+
+def _held(result, key, length) -> np.ndarray:
+    """A fold's per-epoch ``key`` extended to ``length`` epochs with its kept epoch's value."""
+    values = np.asarray(result.history[key], dtype=float)
+    kept = result.diagnostics.get("best_epoch")
+    kept = len(values) - 1 if kept is None or kept < 0 else kept
+    return np.concatenate([values, np.full(length - len(values), values[kept])])
+
+
+def best_val_loss(results) -> float:
+    """Mean over folds of each fold's lowest validation loss: one comparable number."""
+    return float(np.mean([np.min(r.history["val_loss"]) for r in results]))

@@ -22,6 +22,9 @@ class RunRecorder(Protocol):
     def log_npz(self, arrays: Mapping, name: str) -> None: ...
     def log_model(self, model, feature_dtypes: Mapping[str, str], name: str = "model",
                   proba: bool = True) -> str | None: ...
+    def log_model_metrics(self, metrics: Mapping[str, float]) -> None: ...
+    def log_dataset(self, name: str, digest: str, source: str, column_types: Mapping[str, str],
+                    counts: Mapping[str, int]) -> None: ...
     def artifacts_together(self) -> contextlib.AbstractContextManager: ...
 
 
@@ -62,6 +65,12 @@ class NoTracking:
 
     def log_model(self, model, feature_dtypes, name="model", proba=True):
         return None
+
+    def log_model_metrics(self, metrics):
+        pass
+
+    def log_dataset(self, name, digest, source, column_types, counts):
+        pass
 
     @contextlib.contextmanager
     def artifacts_together(self) -> Iterator[None]:

@@ -19,7 +19,17 @@ from ..progress import Progress
 from ..splits import outer_splits
 from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
 from .folds import fit_final_model, run_fold
-from .naming import config_tags, ineffective_settings, result_warnings, run_name, warning_tags
+from .naming import (
+    MAIN_METRICS,
+    config_tags,
+    describe,
+    ineffective_settings,
+    interval_tags,
+    result_warnings,
+    run_name,
+    swept_name,
+    warning_tags,
+)
 from .pooling import evaluate_pooled, mean_curves, pool_predictions, summary_metrics
 from .recorder import NoTracking, Tracker
 
@@ -39,39 +49,57 @@ class ExperimentResult:
 
 
 def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
-                   parent_run_id: str | None = None) -> ExperimentResult:
+                   parent_run_id: str | None = None, swept: dict | None = None) -> ExperimentResult:
     """Run ``config``; ``tracker`` (None = no tracking) records runs, metrics and artifacts,
-    nested under ``parent_run_id`` (a sweep's run) when given."""
+    nested under ``parent_run_id`` (a sweep's run) when given. ``swept``: this
+    configuration's values of what its sweep varies (they name its runs)."""
     tracker = tracker or NoTracking()
-    name = run_name(config)
+    descriptor = run_name(config)
+    name = swept_name(swept) if swept else descriptor
     notes = ineffective_settings(config)
     for note in notes:
         log.warning("%s", note)
-    with tracker.run(name, params=flatten(config), tags=config_tags(config, notes),
+    with tracker.run(name, params=flatten(config), tags=config_tags(config, notes, descriptor),
                      parent=parent_run_id) as parent:
         dataset = load_dataset(config.dataset)
         check_task_settings(config, dataset.task)
-        parent.set_tags({"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
-                         "task": dataset.task, "n_rows": str(len(dataset.y))})
-        results = _run_folds(config, dataset, tracker, parent, name)
+        _log_dataset(parent, dataset)
+        results = _run_folds(config, dataset, tracker, parent, name, swept or {})
         fit_seconds = sum(r.fit_seconds for r in results)
         if config.tracking.log_model:
             # Before the metrics: mlflow copies a run's metrics onto every model it logs.
-            fit_seconds += _log_final_model(config, dataset, parent)
+            fit_seconds += _log_final_model(config, dataset, parent, name)
         pooled = pool_predictions(results)
         groups = None if dataset.groups is None else dataset.groups[pooled.rows]
         scores = evaluate_pooled(dataset.task, dataset.y[pooled.rows], pooled, config.n_bootstrap,
                                  config.seed, groups)
         summary = {**summary_metrics(results, scores, dataset.task), "fit_seconds": fit_seconds}
-        parent.log_metrics(summary, history=mean_curves([r.history for r in results]))
+        parent.log_metrics(summary, history=mean_curves(results))
+        headline = MAIN_METRICS[dataset.task]
+        parent.log_model_metrics({key: summary[key] for m in headline
+                                  for key in (m, f"{m}_ci_low", f"{m}_ci_high")})
         found = result_warnings(results, summary, config)
         for warning in found:
             log.warning("%s: %s", name, warning)
-        parent.set_tags(warning_tags(notes, found))
+        parent.set_tags({**warning_tags(notes, found), **interval_tags(scores, headline),
+                         "mlflow.note.content": describe(descriptor, scores, summary, dataset.task,
+                                                         notes, found)})
         _log_artifacts(parent, config, dataset, results, pooled)
         return ExperimentResult(name, dataset.task, results, scores, summary,
                                 scores[config.objective]["value"], getattr(parent, "run_id", None),
                                 found)
+
+
+def _log_dataset(run, dataset):
+    """Tags and the MLflow dataset input: names, counts and the fingerprint, never rows."""
+    run.set_tags({"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
+                  "task": dataset.task, "n_rows": str(len(dataset.y))})
+    counts = {"num_rows": len(dataset.y), "num_features": dataset.X.shape[1]}
+    if dataset.task == "binary":
+        counts["num_events"] = int(dataset.y.sum())
+    run.log_dataset(dataset.name, dataset.fingerprint, dataset.source,
+                    {c: "double" if c in dataset.numeric else "string" for c in dataset.X.columns},
+                    counts)
 
 
 def check_task_settings(config, task):
@@ -88,21 +116,22 @@ def check_task_settings(config, task):
                           "for a regression target.")
 
 
-def _run_folds(config, dataset, tracker, parent, name):
+def _run_folds(config, dataset, tracker, parent, name, swept):
     folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
     progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
-    results = [run_fold(config, dataset, k, train, test, tracker, parent, progress)
+    results = [run_fold(config, dataset, k, train, test, tracker, parent, progress, swept)
                for k, (train, test) in enumerate(folds)]
     progress.close()
     return results
 
 
-def _log_final_model(config, dataset, parent):
-    """Refit on all rows, log the deployable model; return the refit's training time."""
+def _log_final_model(config, dataset, parent, name):
+    """Refit on all rows, log the deployable model (named after the configuration); return
+    the refit's training time."""
     start = time.perf_counter()
     model = fit_final_model(config, dataset)
     seconds = time.perf_counter() - start
-    parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()},
+    parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()}, name=name,
                      proba=dataset.task != "regression")
     return seconds
 

@@ -19,11 +19,11 @@ from .provenance import runtime_tags, warm_up  # noqa: E402
 from .queries import download_artifact, find_sweep_run, metric_history, search_runs  # noqa: E402
 from .runs import MAX_FAILURE_REASON, RunHandle, Tracker  # noqa: E402
 from .store import default_artifact_root, ensure_experiment, resolve_tracking_uri, store_exists  # noqa: E402
-from .sweeps import end_sweep, log_sweep_artifacts, run_status, start_sweep  # noqa: E402
+from .sweeps import end_sweep, log_run_metrics, log_sweep_artifacts, run_status, start_sweep  # noqa: E402
 
 __all__ = [
     "MAX_FAILURE_REASON", "SKLEARN_TYPES_TO_TRUST", "RunHandle", "Tracker", "default_artifact_root",
     "download_artifact", "end_sweep", "ensure_experiment", "find_sweep_run", "log_sweep_artifacts",
-    "metric_history", "model_signature", "resolve_tracking_uri", "run_status", "runtime_tags",
-    "search_runs", "start_sweep", "store_exists", "warm_up",
+    "log_run_metrics", "metric_history", "model_signature", "resolve_tracking_uri", "run_status",
+    "runtime_tags", "search_runs", "start_sweep", "store_exists", "warm_up",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 from collections.abc import Mapping
 
 import mlflow.sklearn
@@ -22,9 +23,9 @@ PACKAGE_DIR = PROJECT_ROOT / "pipeline"
 
 
 def log_model(run, model, feature_dtypes: Mapping[str, str], name: str = "model",
-              proba: bool = True) -> str:
-    """Log a fitted sklearn pipeline as the MLflow model of ``run`` (a :class:`RunHandle`);
-    return its ``models:/<id>`` URI.
+              proba: bool = True) -> tuple[str, str]:
+    """Log a fitted sklearn pipeline as the MLflow model of ``run`` (a :class:`RunHandle`),
+    named ``name`` (made a valid model name); return its ``models:/<id>`` URI and model id.
 
     The pyfunc flavour predicts probabilities (``predict_proba``) when ``proba``,
     else ``predict``. ``code_paths`` ships the ``pipeline`` package with the model
@@ -40,6 +41,7 @@ def log_model(run, model, feature_dtypes: Mapping[str, str], name: str = "model"
     if not hasattr(model, method):
         raise ValueError(f"log_model(proba={proba}) needs a model with {method}(); "
                          f"got {type(model).__name__}.")
+    name = model_name(name)
     logged = run.client.create_logged_model(
         run.experiment_id, name=name, source_run_id=run.run_id, params=run.params)
     with private.global_tracking_uri(run.uri):  # log_model only talks to the global URI
@@ -51,7 +53,13 @@ def log_model(run, model, feature_dtypes: Mapping[str, str], name: str = "model"
             code_paths=[str(PACKAGE_DIR)],
             skops_trusted_types=_trusted_types(),
         )
-    return info.model_uri
+    return info.model_uri, logged.model_id
+
+
+def model_name(name: str) -> str:
+    """A run's name as a logged model's: MLflow refuses ``/ : . % " '`` (``lr=0.01`` ->
+    ``lr=0_01``) and more than 256 characters."""
+    return re.sub(r"[/:.%\"']", "_", name).strip()[:256] or "model"
 
 
 def model_signature(model, feature_dtypes: Mapping[str, str], proba: bool = True) -> ModelSignature:

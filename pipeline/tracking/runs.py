@@ -11,6 +11,7 @@ sent with ``log_batch`` (~50x faster than one call per value on SQLite).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import tempfile
 import time
@@ -20,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunStatus, RunTag
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
 from ..errors import stored_reason
 from .models import log_model
@@ -37,6 +38,7 @@ from .store import ensure_experiment
 logger = logging.getLogger(__name__)
 
 MAX_FAILURE_REASON = 5000
+DIGEST_LENGTH = 16  # of the dataset fingerprint in the UI's Dataset column (MLflow allows 36)
 
 
 class Tracker:
@@ -84,6 +86,8 @@ class RunHandle:
         self.artifact_uri: str = info.artifact_uri
         self.experiment_id: str = info.experiment_id
         self.params: dict[str, str] = {}  # as logged, for the models of this run
+        self.model_id: str | None = None  # of the model logged by log_model
+        self.dataset: tuple[str, str] | None = None  # (name, digest) logged by log_dataset
         self._staging: Path | None = None  # see artifacts_together
 
     def log_params(self, params: Mapping) -> None:
@@ -130,7 +134,31 @@ class RunHandle:
                   proba: bool = True) -> str:
         """Log a fitted sklearn pipeline as this run's MLflow model (see
         :func:`pipeline.tracking.models.log_model`); return its ``models:/<id>`` URI."""
-        return log_model(self, model, feature_dtypes, name, proba)
+        uri, self.model_id = log_model(self, model, feature_dtypes, name, proba)
+        return uri
+
+    def log_model_metrics(self, metrics: Mapping[str, float]) -> None:
+        """Metrics of the model logged by :meth:`log_model`, on the run's dataset: the
+        Models tab shows them beside each model."""
+        if self.model_id is None:
+            return
+        name, digest = self.dataset or (None, None)
+        now = _now_ms()
+        self._batch(metrics=[Metric(k, float(v), now, 0, model_id=self.model_id, dataset_name=name,
+                                    dataset_digest=digest) for k, v in metrics.items()])
+
+    def log_dataset(self, name: str, digest: str, source: str, column_types: Mapping[str, str],
+                    counts: Mapping[str, int]) -> None:
+        """The data as an MLflow dataset input (the UI's Dataset column and filter): name,
+        digest, source, column types and counts. No rows."""
+        schema = {"mlflow_colspec": [{"type": kind, "name": column, "required": False}
+                                     for column, kind in column_types.items()]}
+        dataset = Dataset(name=name, digest=digest[:DIGEST_LENGTH], source_type="biotab",
+                          source=json.dumps({"uri": source}), schema=json.dumps(schema),
+                          profile=json.dumps(dict(counts)))
+        self.client.log_inputs(self.run_id, datasets=[
+            DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])])
+        self.dataset = (name, digest[:DIGEST_LENGTH])
 
     def _end(self, status: RunStatus | int, failure_reason: str | None = None) -> None:
         """Close the run; never raises, so it cannot mask the error being reported."""

@@ -3,10 +3,11 @@ start, closed with a summary after them."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from mlflow import MlflowClient
-from mlflow.entities import RunTag
+from mlflow.entities import Metric, RunTag
 
 from .provenance import context_tags, runtime_tags
 from .runs import strings
@@ -43,3 +44,9 @@ def log_sweep_artifacts(uri: str, run_id: str, directory: Path) -> None:
 
 def run_status(uri: str, run_id: str) -> str:
     return MlflowClient(uri).get_run(run_id).info.status
+
+
+def log_run_metrics(uri: str, run_id: str, values: dict[str, float]) -> None:
+    """Metrics computed after a run's jobs, e.g. a sweep's selection-honest estimate."""
+    now = int(time.time() * 1000)
+    MlflowClient(uri).log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])

@@ -1,0 +1,55 @@
+"""The MLflow UI as a way to compare: a saved view per sweep opened by one deep link, and
+links to runs. The view format is MLflow 3.17's (``views.py``); another version gets a
+link that carries the filter in the URL instead."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import mlflow
+from mlflow import MlflowClient
+
+from . import views
+
+SUPPORTED_UI = "3.17."  # the saved-view format was read from this UI's front-end
+DEFAULT_UI = "http://127.0.0.1:5000"  # where `make ui` serves the project's store
+LINE_METRICS = {"binary": ("mean_val_loss", "mean_train_loss", "mean_val_auroc")}
+BAR_METRICS = {"binary": ("auroc", "auprc", "brier", "calibration_slope"),
+               "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
+               "regression": ("rmse", "mae", "r2")}
+
+
+def ui_url(uri: str) -> str:
+    """The UI of a tracking server, else the one ``make ui`` starts."""
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else DEFAULT_UI
+
+
+def run_link(uri: str, experiment_id: str, run_id: str) -> str:
+    return f"{ui_url(uri)}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def comparison_link(uri: str, experiment_id: str, name: str, filter_string: str, task: str,
+                    columns=(), run_ids=()) -> str:
+    """Write (or replace) the saved view ``name`` of the runs matching ``filter_string`` (and
+    ``run_ids``) and return the deep link that opens it in the Model-training mode, on its
+    learning curves and pooled metrics with every run charted. Other MLflow versions get a
+    link carrying the filter, without the saved view."""
+    client = MlflowClient(uri)
+    line, bar = LINE_METRICS.get(task, ("mean_val_loss", "mean_train_loss")), BAR_METRICS.get(task, ())
+    if not mlflow.__version__.startswith(SUPPORTED_UI):
+        return views.fallback_link(ui_url(uri), experiment_id, views.run_filter(filter_string, run_ids))
+    key, value, share_key = views.shared_view_tag(
+        name, filter_string=filter_string, run_ids=run_ids, line_metrics=line, bar_metrics=bar,
+        columns=columns, hidden_metrics=_other_metrics(client, experiment_id, filter_string, run_ids,
+                                                       set(line) | set(bar)))
+    client.set_experiment_tag(experiment_id, key, value)
+    return views.deep_link(ui_url(uri), experiment_id, share_key)
+
+
+def _other_metrics(client, experiment_id, filter_string, run_ids, charted) -> list[str]:
+    """Every other metric of the runs: the UI charts each metric no card names, so each gets
+    a hidden card."""
+    runs = client.search_runs([experiment_id], views.run_filter(filter_string, run_ids),
+                              max_results=1000)
+    return sorted({key for run in runs for key in run.data.metrics} - charted)
