@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import PROJECT_ROOT
 from .config import ConfigError, validate
 from .errors import stored_reason
-from .launch.context import is_multirun, sweep_run_id
+from .launch.context import is_multirun, sweep_run_id, swept_values
 from .launch.job import experiment_name, open_tracker, print_summary, record_invalid_config
 from .launch.workers import lasting_imports
 from .metrics.registry import direction
@@ -63,7 +63,7 @@ def run(raw: dict) -> float:
         raise
     tracker, where = open_tracker(config.tracking.enabled, config.tracking.uri,
                                   experiment_name(config.tracking.experiment, config.dataset))
-    result = run_experiment(config, tracker, parent_run_id=sweep_run_id())
+    result = run_experiment(config, tracker, parent_run_id=sweep_run_id(), swept=swept_values())
     print_summary(result, where)
     return result.objective
 

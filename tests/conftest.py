@@ -1,10 +1,15 @@
-"""Shared fixtures for the data-layer tests (datasets, preprocessing, splits)."""
+"""Shared fixtures: data-layer tables, composed configs, an isolated or served MLflow store."""
 
 from __future__ import annotations
 
 import copy
 import functools
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,3 +80,38 @@ def isolated_mlflow(monkeypatch):
     """A developer's MLFLOW_*/sweep variables must not redirect the runs under test."""
     for name in MLFLOW_ENV:
         monkeypatch.delenv(name, raising=False)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` on a free loopback port, stopped after the test."""
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    server = subprocess.Popen(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{uri}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("mlflow server did not start within 120 s")
+    yield uri
+    server.terminate()
+    server.wait(timeout=30)

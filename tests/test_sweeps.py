@@ -3,11 +3,8 @@ trial. Each sweep logs into its own fresh store and must lose no run."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 import yaml
@@ -109,41 +106,6 @@ def test_a_failing_job_loses_no_other_run_and_is_reported(tmp_path):
     assert sweep.info.status == "FINISHED" and sweep.data.tags["n_failed"] == "2"
     assert "pima-indians-diabetes.csv" in sweep.data.tags["failed_jobs"]
     assert result.stdout.count("FAILED") >= 2
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """``mlflow server`` on a free loopback port, stopped after the test."""
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
-    server = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{uri}/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("mlflow server did not start within 120 s")
-    yield uri
-    server.terminate()
-    server.wait(timeout=30)
 
 
 def test_sweep_through_a_local_mlflow_server(tmp_path, mlflow_server):

@@ -100,6 +100,9 @@ def describe(descriptor, pooled, summary, task, notes, warnings) -> str:
     converged = "all folds converged" if not unconverged else f"{unconverged} folds did not converge"
     lines = [f"`{descriptor}`", " · ".join([*figures, converged])]
     lines += notes + [f"**Warning:** {w}" for w in warnings]
+    lines.append("Learning curves (`mean_*`): the mean over folds; after a fold stops early it "
+                 "holds the value of the epoch whose weights it kept (`n_folds_active` counts "
+                 "the folds still training).")
     return "\n\n".join(lines)
 
 

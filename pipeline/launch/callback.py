@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
@@ -49,11 +50,12 @@ class SweepCallback(Callback):
         self.experiment = experiment_name(self.tracking["experiment"], config.dataset)
         sweep_dir = Path(config.hydra.sweep.dir)
         self.report_dir, sweep_file = sweep_dir / "report", sweep_dir / SWEEP_FILE
-        write_json(sweep_file, {"status": "opening"})
+        self.swept = swept = swept_keys(config)
+        write_json(sweep_file, {"status": "opening", "swept": swept})
         # The workers go on importing while Hydra composes every job's config to check it.
         self.opening = Background(in_worker, self.launcher, self.tracking, open_sweep, sweep_file,
                                    self.tracking["uri"], self.experiment, self.sweep_id,
-                                   " ".join(config.hydra.overrides.task))
+                                   " ".join(config.hydra.overrides.task), swept)
         try:
             state = wait_for_sweep_run(sweep_file, self.opening)
         except Exception as err:  # Hydra only warns about a callback's exceptions
@@ -69,7 +71,7 @@ class SweepCallback(Callback):
         if self.run_id:
             summary, n_finished = in_worker(self.launcher, self.tracking, close_sweep, self.uri,
                                              self.experiment, self.sweep_id, self.run_id,
-                                             self.report_dir)
+                                             self.report_dir, self.swept)
             self.run_id = None
             print(summary)
             if not n_finished:  # Hydra only warns about a callback's exceptions, not SystemExit
@@ -81,7 +83,18 @@ class SweepCallback(Callback):
     def _close_if_open(self):
         if self.run_id:  # the sweep process is ending before on_multirun_end ran
             print(close_sweep(self.uri, self.experiment, self.sweep_id, self.run_id,
-                               self.report_dir, "the sweep process ended before the jobs did")[0])
+                               self.report_dir, self.swept,
+                               "the sweep process ended before the jobs did")[0])
+
+
+def swept_keys(config: DictConfig) -> list[str]:
+    """What the sweep varies: the sweeper's parameters (an experiment file's, Optuna's) and
+    the command line's sweep overrides (``loss=a,b``, ``lr=range(..)``), as job overrides
+    spell their keys."""
+    params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=False)
+    overrides = [*(f"{key}={value}" for key, value in params.items()), *config.hydra.overrides.task]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return list(dict.fromkeys(o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()))
 
 
 class Background(threading.Thread):

@@ -23,6 +23,23 @@ def sweep_run_id():
     return json.loads(path.read_text()).get("run_id") if path.exists() else None
 
 
+def swept_values() -> dict[str, str]:
+    """This job's values of what its sweep varies, e.g. ``{"loss": "squared_error"}`` (the
+    sweep callback records the varied keys in the sweep file); ``{}`` outside a sweep."""
+    if not is_multirun():
+        return {}
+    path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
+    keys = json.loads(path.read_text()).get("swept", []) if path.exists() else []
+    values = dict(split_override(o) for o in task_overrides())
+    return {key: values[key] for key in keys if key in values}
+
+
+def split_override(override: str) -> tuple[str, str]:
+    """``("optimizer.learning_rate", "0.01")`` of ``+optimizer.learning_rate=0.01``."""
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
 def is_multirun():
     try:
         return HydraConfig.get().mode == RunMode.MULTIRUN

@@ -72,7 +72,17 @@ def print_summary(result, where):
     if where:
         uri, experiment = where
         print(f"\nlogged to {uri}, experiment '{experiment}', run {result.run_id}")
-        print(f"open it with: {how_to_open(uri)}")
+        print(f"its learning curves and metrics: {run_view_link(uri, experiment, result)}")
+        if not uri.startswith("http"):
+            print(f"  (serve the UI first: {how_to_open(uri)})")
+
+
+def run_view_link(uri, experiment, result) -> str:
+    """The MLflow UI link to a view of this run (see :mod:`pipeline.tracking.ui`)."""
+    from .. import tracking
+
+    eid = tracking.experiment_id(uri, experiment)
+    return tracking.single_run_link(uri, eid, result.run_id, result.task)
 
 
 def how_to_open(uri):
@@ -80,5 +90,5 @@ def how_to_open(uri):
     if uri.startswith("http"):
         return uri
     if uri == f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}":
-        return "make ui   (then http://127.0.0.1:5000)"
+        return "make ui"
     return f".venv/bin/mlflow ui --host 127.0.0.1 --backend-store-uri {uri}"

@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from .context import split_override
 from .job import how_to_open
 
 log = logging.getLogger("biotab")
@@ -20,24 +21,34 @@ def write_json(path: Path, data: dict) -> None:
     partial.replace(path)
 
 
-def open_sweep(sweep_file, configured_uri, experiment, sweep_id, overrides):
+def open_sweep(sweep_file, configured_uri, experiment, sweep_id, overrides, swept):
     """Create the store, the experiment and the sweep run, and record them in ``sweep_file``
-    (where the jobs and the launching process find them)."""
+    (where the jobs and the launching process find them) with the ``swept`` keys."""
     from .. import tracking
 
-    state = {"sweep_id": sweep_id, "experiment": experiment}
+    state = {"sweep_id": sweep_id, "experiment": experiment, "swept": swept}
     try:
         uri = tracking.resolve_tracking_uri(configured_uri)
-        run_id = tracking.start_sweep(uri, experiment, sweep_id, f"sweep {overrides}".strip(), overrides)
+        run_id = tracking.start_sweep(uri, experiment, sweep_id, sweep_name(overrides, swept), overrides)
     except Exception as err:
         write_json(sweep_file, {**state, "status": "failed", "error": f"{type(err).__name__}: {err}"})
         raise
     write_json(sweep_file, {**state, "status": "open", "tracking_uri": uri, "run_id": run_id})
 
 
-def close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=None):
-    """List failures, print the leaderboard, write the report and close the sweep run
-    (once); return what to show the user and how many configurations finished."""
+def sweep_name(overrides: str, swept=()) -> str:
+    """The sweep run's name: its experiment file and the command line's sweep overrides
+    (``experiment=loss``, ``loss=cross_entropy,squared_error``); without either, every
+    override but the launcher's."""
+    keys = {split_override(o)[0]: o for o in overrides.split()}
+    named = [o for key, o in keys.items() if key == "experiment" or key in swept]
+    return " ".join(named or [o for key, o in keys.items() if not key.startswith("hydra")]) or "sweep"
+
+
+def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_reason=None):
+    """List failures, print the leaderboard, write the report, name and describe the sweep
+    run and close it (once); return what to show the user (ending with the link to the
+    sweep's view in the MLflow UI) and how many configurations finished."""
     from .. import tracking
 
     if tracking.run_status(uri, run_id) != "RUNNING":
@@ -48,20 +59,42 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, failed_reason=Non
     if failed_reason:
         failed.append({"run_name": "sweep", "failure_reason": failed_reason})
     lines = [f"  FAILED {f['run_name']}: {f['failure_reason']}" for f in failed]
+    name = f"{tracking.run_name(uri, run_id)} · {len(runs)} configurations"
+    description = link = None
     try:
-        lines += summarise_sweep(uri, sweep_id, report_dir)
+        summary, description, link = summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept)
+        lines += summary
     except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
         log.warning("could not summarise the sweep: %s", err)
     finally:
-        tracking.end_sweep(uri, run_id, failed, len(runs))
-    lines.append(f"sweep {sweep_id}: {len(runs)} configurations, {len(failed)} failed. "
-                 f"Compare them with: {how_to_open(uri)}")
+        tracking.end_sweep(uri, run_id, failed, len(runs), name, description)
+    lines.append(f"sweep {sweep_id}: {len(runs)} configurations, {len(failed)} failed.")
+    lines += compare_lines(uri, link)
     return "\n".join(lines), sum(r["status"] == "FINISHED" for r in runs)
 
 
-def summarise_sweep(uri, sweep_id, report_dir) -> list[str]:
-    """The leaderboard, and the report written next to the sweep's outputs."""
-    from .. import report
+def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept):
+    """The leaderboard and report lines, the sweep run's description (a linked leaderboard)
+    and the link to the sweep's view in the MLflow UI."""
+    from .. import report, tracking
 
     out_dir, board = report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir)
-    return [report.format_leaderboard(board), f"report: {out_dir / 'report.html'}"]
+    eid = tracking.experiment_id(uri, experiment)
+    task = next((t for t in board["task"] if t), "binary")
+    link = tracking.sweep_link(uri, eid, sweep_id, task, swept)
+    report_link = tracking.artifact_link(uri, eid, run_id, "report/report.html")
+    description = report.linked_summary(
+        board, "auroc", lambda rid: tracking.run_link(uri, eid, rid),
+        [f"**[Learning curves and metrics of every configuration]({link})** · "
+         f"[HTML report]({report_link})"])
+    return [report.format_leaderboard(board), f"report: {out_dir / 'report.html'}"], description, link
+
+
+def compare_lines(uri, link) -> list[str]:
+    """How to see the runs in the MLflow UI: the link, and the command serving it."""
+    if link is None:
+        return [f"Compare them with: {how_to_open(uri)}"]
+    lines = [f"Compare every configuration's learning curves: {link}"]
+    if not uri.startswith("http"):
+        lines.append(f"  (serve the UI first: {how_to_open(uri)})")
+    return lines

@@ -25,8 +25,8 @@ from .intervals import DEFAULT_INTERVAL, INTERVALS, check_interval
 from .ranking import auprc_of, auroc_of, ranked
 from .registry import BINARY_METRICS, REGRESSION_METRICS, TASKS, bounds_of
 from .resampling import apply_in_chunks, jackknife_units, jackknife_weights, resample_counts
-from .smoothed import calibration_errors
 from .scores import SCORE_METRICS, WeightedMetric, metric_table
+from .smoothed import calibration_errors
 from .thresholds import RATES, confusion
 
 logger = logging.getLogger(__name__)

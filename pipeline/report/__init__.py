@@ -29,6 +29,7 @@ from .leaderboard import (
     format_leaderboard,
     leaderboard,
     leaderboard_frame,
+    linked_summary,
     lower_is_better,
     markdown_leaderboard,
     varied_params,
@@ -37,6 +38,6 @@ from .selection import latest_sweep_id, list_sweeps
 
 __all__ = [
     "FILES", "MAIN_METRICS", "REPORTS_DIR", "OutOfFold", "build_report", "format_leaderboard",
-    "incomparable", "latest_sweep_id", "leaderboard", "leaderboard_frame", "list_sweeps",
+    "incomparable", "latest_sweep_id", "leaderboard", "leaderboard_frame", "linked_summary", "list_sweeps",
     "lower_is_better", "markdown_leaderboard", "paired_comparison", "read_oof", "varied_params",
 ]

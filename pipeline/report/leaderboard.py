@@ -234,6 +234,21 @@ def markdown_leaderboard(board: pd.DataFrame, metric: str, title: str = "Leaderb
     return "\n".join(lines) + "\n"
 
 
+def linked_summary(board: pd.DataFrame, metric: str, run_url, header: Sequence[str] = ()) -> str:
+    """The sweep run's description (Markdown, shown by the MLflow UI): ``header`` lines, then
+    each configuration linked to its run (``run_url(run_id)``) with the pooled ``metric``
+    [95% CI] and its notes; runs that did not finish after, with their reason."""
+    label = metric_label(metric)
+    lines = [*header, "", f"| rank | configuration | {label} pooled [95% CI] | notes |", "|---|---|---|---|"]
+    for _, row in board.iterrows():
+        rank = str(row["rank"]) if row["status"] == "FINISHED" else row["status"]
+        note = row["note"] if row["status"] == "FINISHED" else row["failure_reason"]
+        cells = [rank, f"[{row['label']}]({run_url(row['run_id'])})", pooled_ci(row, metric),
+                 clip(note, 200)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def board_metrics(board: pd.DataFrame) -> list[str]:
     return [c.removesuffix("_ci_low") for c in board.columns if c.endswith("_ci_low")]
 

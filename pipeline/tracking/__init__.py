@@ -3,7 +3,8 @@
 Where to look: the tracking URI, the store and experiments (``store``); opening runs and
 recording into them (``runs``); the deployable model (``models``); code and library
 versions (``provenance``); a sweep's own run (``sweeps``); reading runs back
-(``queries``); the private MLflow APIs relied on (``private``). Raw patient rows are never
+(``queries``); links into the MLflow UI and its saved views (``ui``, ``views``); the private
+MLflow APIs relied on (``private``). Raw patient rows are never
 logged.
 
 Importing this package costs about a second (``import mlflow``); the rest of the project
@@ -19,11 +20,13 @@ from .provenance import runtime_tags, warm_up  # noqa: E402
 from .queries import download_artifact, find_sweep_run, metric_history, search_runs  # noqa: E402
 from .runs import MAX_FAILURE_REASON, RunHandle, Tracker  # noqa: E402
 from .store import default_artifact_root, ensure_experiment, resolve_tracking_uri, store_exists  # noqa: E402
-from .sweeps import end_sweep, log_run_metrics, log_sweep_artifacts, run_status, start_sweep  # noqa: E402
+from .sweeps import end_sweep, log_run_metrics, log_sweep_artifacts, run_name, run_status, start_sweep  # noqa: E402
+from .ui import artifact_link, experiment_id, run_link, single_run_link, sweep_link  # noqa: E402
 
 __all__ = [
-    "MAX_FAILURE_REASON", "SKLEARN_TYPES_TO_TRUST", "RunHandle", "Tracker", "default_artifact_root",
-    "download_artifact", "end_sweep", "ensure_experiment", "find_sweep_run", "log_sweep_artifacts",
-    "log_run_metrics", "metric_history", "model_signature", "resolve_tracking_uri", "run_status",
-    "runtime_tags", "search_runs", "start_sweep", "store_exists", "warm_up",
+    "MAX_FAILURE_REASON", "SKLEARN_TYPES_TO_TRUST", "RunHandle", "Tracker", "artifact_link",
+    "default_artifact_root", "download_artifact", "end_sweep", "ensure_experiment", "experiment_id",
+    "find_sweep_run", "log_run_metrics", "log_sweep_artifacts", "metric_history", "model_signature",
+    "resolve_tracking_uri", "run_link", "run_name", "run_status", "runtime_tags", "search_runs",
+    "single_run_link", "start_sweep", "store_exists", "sweep_link", "warm_up",
 ]

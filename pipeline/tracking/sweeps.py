@@ -27,12 +27,18 @@ def start_sweep(uri: str, experiment: str, sweep_id: str, name: str, overrides: 
     return run.info.run_id
 
 
-def end_sweep(uri: str, run_id: str, failed: list[dict], n_jobs: int) -> None:
-    """Close the sweep run: FINISHED unless every job failed; failures listed in tags."""
+def end_sweep(uri: str, run_id: str, failed: list[dict], n_jobs: int, name: str | None = None,
+              description: str | None = None) -> None:
+    """Close the sweep run: FINISHED unless every job failed; failures listed in tags; its
+    final ``name`` and Markdown ``description`` (the UI's run page) when given."""
     client = MlflowClient(uri)
     summary = "; ".join(f"{f['run_name']}: {f['failure_reason']}" for f in failed)
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in strings({
-        "n_jobs": n_jobs, "n_failed": len(failed), "failed_jobs": summary or "none"}).items()])
+    tags = {"n_jobs": n_jobs, "n_failed": len(failed), "failed_jobs": summary or "none"}
+    if name:
+        tags["mlflow.runName"] = name
+    if description:
+        tags["mlflow.note.content"] = description
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in strings(tags).items()])
     status = "FAILED" if failed and len(failed) >= n_jobs else "FINISHED"
     client.set_terminated(run_id, status)
 
@@ -44,6 +50,10 @@ def log_sweep_artifacts(uri: str, run_id: str, directory: Path) -> None:
 
 def run_status(uri: str, run_id: str) -> str:
     return MlflowClient(uri).get_run(run_id).info.status
+
+
+def run_name(uri: str, run_id: str) -> str:
+    return MlflowClient(uri).get_run(run_id).info.run_name
 
 
 def log_run_metrics(uri: str, run_id: str, values: dict[str, float]) -> None:

@@ -25,8 +25,17 @@ def ui_url(uri: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else DEFAULT_UI
 
 
+def experiment_id(uri: str, experiment: str) -> str:
+    return MlflowClient(uri).get_experiment_by_name(experiment).experiment_id
+
+
 def run_link(uri: str, experiment_id: str, run_id: str) -> str:
     return f"{ui_url(uri)}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def artifact_link(uri: str, experiment_id: str, run_id: str, path: str) -> str:
+    """The run page's Artifacts tab opened on ``path``."""
+    return f"{run_link(uri, experiment_id, run_id)}/artifacts/{path}"
 
 
 def comparison_link(uri: str, experiment_id: str, name: str, filter_string: str, task: str,
@@ -45,6 +54,21 @@ def comparison_link(uri: str, experiment_id: str, name: str, filter_string: str,
                                                        set(line) | set(bar)))
     client.set_experiment_tag(experiment_id, key, value)
     return views.deep_link(ui_url(uri), experiment_id, share_key)
+
+
+def sweep_link(uri: str, experiment_id: str, sweep_id: str, task: str, swept=()) -> str:
+    """The deep link to the saved view of one sweep's configuration runs, with a column for
+    each swept parameter (a swept group, ``loss``, shows as its ``loss.name``) and each
+    headline interval tag."""
+    columns = [views.column_key("params", key if "." in key else f"{key}.name") for key in swept]
+    columns += [views.column_key("tags", f"{m}_95ci") for m in BAR_METRICS.get(task, ())[:2]]
+    return comparison_link(uri, experiment_id, f"sweep {sweep_id}", views.sweep_filter(sweep_id),
+                           task, columns)
+
+
+def single_run_link(uri: str, experiment_id: str, run_id: str, task: str) -> str:
+    """The deep link to a view of one configuration run's learning curves and metrics."""
+    return comparison_link(uri, experiment_id, f"run {run_id}", "", task, run_ids=[run_id])
 
 
 def _other_metrics(client, experiment_id, filter_string, run_ids, charted) -> list[str]:
