@@ -108,7 +108,7 @@ def test_sorting_by_a_loss_is_ascending(sweep, metric):
     board = report.leaderboard(sweep.uri, sweep_id=SWEEP, metric=metric)
     values = list(board.loc[board["status"] == "FINISHED", metric])
     assert values == sorted(values)
-    assert list(board.columns[10:15]) == [f"{metric}_mean", f"{metric}_sd", metric,
+    assert list(board.columns[11:16]) == [f"{metric}_mean", f"{metric}_sd", metric,
                                          f"{metric}_ci_low", f"{metric}_ci_high"]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..metrics import DEFAULT_INTERVAL
+
 MIN_TEST_EVENTS = 10  # below this, a test fold's threshold metrics are unstable
 
 LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_error": "ae"}
@@ -43,6 +45,7 @@ def swept_name(swept: dict[str, str]) -> str:
 
 def config_tags(config, notes, descriptor):
     tags = {"biotab.role": "configuration", "biotab.descriptor": descriptor,
+            "ci_method": f"{DEFAULT_INTERVAL} bootstrap, 95%",
             "model": config.model.name, "seed": str(config.seed), **sweep_tag(config)}
     if notes:  # read by the leaderboards; the run's description until the results
         tags["biotab.notes"] = tags["mlflow.note.content"] = " ".join(notes)

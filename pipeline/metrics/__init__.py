@@ -11,7 +11,9 @@ confidence interval.
 Where to look: names, tasks and directions (``registry``), AUROC and AUPRC
 (``ranking``), calibration intercept and slope (``calibration``), threshold metrics,
 threshold choice and decision curves (``thresholds``), the per-task tables and point
-values (``scores``), resampling and intervals (``bootstrap``), input checks (``checks``).
+values (``scores``), smoothed calibration ICI/E50/E90 and curve (``smoothed``), resamples as
+weights (``resampling``), interval methods (``intervals``), bootstrapping every metric at
+once (``bootstrap``), input checks (``checks``).
 
 Conventions
 -----------
@@ -37,12 +39,14 @@ Undefined metrics are ``nan``, never an exception
   out classes that are neither present nor predicted, as scikit-learn does.
 * R²: ``nan`` when ``y_true`` is constant (scikit-learn returns 0 or 1 there).
 
-Bootstrap resamples on which a metric is undefined are skipped and counted in
-a logged warning; the percentile interval uses the remaining ones.
+Bootstrap resamples on which a metric is undefined are skipped, counted
+(``n_degenerate``) and reported in a logged warning; the interval (BCa by default,
+see ``intervals``) uses the remaining ones.
 """
 
 from .bootstrap import bootstrap_ci, evaluate, evaluate_repeats, paired_bootstrap_difference
 from .checks import check_binary, check_multiclass
+from .intervals import DEFAULT_INTERVAL, INTERVALS
 from .registry import (
     BINARY_METRICS,
     METRICS,
@@ -55,13 +59,14 @@ from .registry import (
     task_metrics,
 )
 from .scores import auprc, auroc, binary_metrics, multiclass_metrics, regression_metrics
+from .smoothed import smoothed_curve
 from .thresholds import DEFAULT_THRESHOLDS, THRESHOLD_METHODS, choose_threshold, decision_curve, net_benefit
 
 __all__ = [
-    "BINARY_METRICS", "DEFAULT_THRESHOLDS", "METRICS", "MULTICLASS_METRICS", "OBJECTIVES",
-    "REGRESSION_METRICS", "TASKS", "THRESHOLD_METHODS", "auprc", "auroc", "binary_metrics",
-    "bootstrap_ci", "check_binary", "check_multiclass", "choose_threshold", "decision_curve",
-    "evaluate_repeats",
-    "direction", "evaluate", "lower_is_better", "multiclass_metrics", "net_benefit",
-    "paired_bootstrap_difference", "regression_metrics", "task_metrics",
+    "BINARY_METRICS", "DEFAULT_INTERVAL", "DEFAULT_THRESHOLDS", "INTERVALS", "METRICS",
+    "MULTICLASS_METRICS", "OBJECTIVES", "REGRESSION_METRICS", "TASKS", "THRESHOLD_METHODS",
+    "auprc", "auroc", "binary_metrics", "bootstrap_ci", "check_binary", "check_multiclass",
+    "choose_threshold", "decision_curve", "direction", "evaluate", "evaluate_repeats",
+    "lower_is_better", "multiclass_metrics", "net_benefit", "paired_bootstrap_difference",
+    "regression_metrics", "smoothed_curve", "task_metrics",
 ]

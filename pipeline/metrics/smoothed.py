@@ -273,3 +273,28 @@ def curve_on_grid(fits: dict[str, np.ndarray], grid: np.ndarray) -> np.ndarray:
     X = np.column_stack([np.ones_like(x), x if knots is None else rcs_basis(x, knots)])
     with np.errstate(invalid="ignore"):
         return 1.0 / (1.0 + np.exp(-np.clip(fits["beta"] @ X.T, -700.0, 700.0)))
+
+
+def smoothed_curve(y, p, grid, n_boot: int = 200, seed=0, alpha: float = 0.05,
+                   groups=None) -> dict[str, np.ndarray]:
+    """The smoothed calibration curve at the predicted risks ``grid`` with a pointwise
+    percentile bootstrap band (rows, or whole ``groups``, resampled; the knots kept).
+
+    Returns
+    -------
+    dict with ``grid`` (g,), ``curve`` (g,) (the fit on all rows), ``low`` and ``high`` (g,)
+    (``nan`` where fewer than half the resamples have a fit).
+    """
+    from .resampling import resample_counts
+
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    grid = np.asarray(grid, dtype=float)
+    curve = curve_on_grid(spline_fits(y, p, np.ones((1, y.size))), grid)[0]
+    draws = np.vstack([curve_on_grid(spline_fits(y, p, w), grid)
+                       for w in resample_counts(y.size, n_boot, seed, groups)])
+    finite = np.isfinite(draws[:, 0])
+    if finite.sum() < max(1, n_boot / 2):
+        return {"grid": grid, "curve": curve, "low": np.full_like(grid, np.nan),
+                "high": np.full_like(grid, np.nan)}
+    low, high = np.quantile(draws[finite], [alpha / 2, 1 - alpha / 2], axis=0)
+    return {"grid": grid, "curve": curve, "low": low, "high": high}

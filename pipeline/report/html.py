@@ -10,7 +10,16 @@ from markupsafe import Markup
 
 from .. import plots, tracking
 from .comparison import compare_with_best, incomparable, paired_sentence
-from .leaderboard import board_metrics, board_varied, lower_is_better, mean_sd, metric_label, num, pooled_ci
+from .leaderboard import (
+    board_metrics,
+    board_varied,
+    ci_method,
+    lower_is_better,
+    mean_sd,
+    metric_label,
+    num,
+    pooled_ci,
+)
 from .tripod import tripod_summary
 
 _TEMPLATES = jinja2.Environment(
@@ -28,6 +37,7 @@ def render_html(c) -> str:
         n_runs=len(c.runs), n_finished=len(c.ranked),
         generated=time.strftime("%Y-%m-%d %H:%M:%S"),
         metric=metric_label(c.metric), direction="lower" if lower_is_better(c.metric) else "higher",
+        ci_method=ci_method(c.board),
         board=_board(c), learning_curves=_learning_curves(c), n_shown=min(c.top, len(c.ranked)),
         curves=_curves(c), comparisons=_comparisons(c), nested=_nested(c),
         warnings=_warnings(c), tripod=tripod_summary(c),

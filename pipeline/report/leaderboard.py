@@ -31,8 +31,8 @@ def leaderboard(uri: str, sweep_id: str | None = None, experiment: str | None = 
     FAILED, KILLED or still RUNNING runs follow with their ``failure_reason``. Columns:
     ``rank``, ``run_name``, ``label`` (the name, made unique with what differs when runs
     share a name), ``run_id``, ``status``, ``failure_reason``, ``note`` (the run's notes and
-    warnings: a setting without effect, folds that did not converge), ``experiment``,
-    ``dataset``, ``task``;
+    warnings: a setting without effect, folds that did not converge), ``ci_method`` (how
+    the intervals were computed), ``experiment``, ``dataset``, ``task``;
     for ``metric`` and the task's main metrics the logged values ``m_mean``, ``m_sd``, ``m``
     (pooled), ``m_ci_low``, ``m_ci_high`` (NaN when not logged); then one column per
     parameter whose value differs between configurations.
@@ -69,12 +69,13 @@ def leaderboard_frame(runs: Sequence[dict], metric: str) -> pd.DataFrame:
                "run_id": run["run_id"], "status": run["status"],
                "failure_reason": run["tags"].get("failure_reason", ""),
                "note": run["tags"].get("biotab.notes", ""),
+               "ci_method": run["tags"].get("ci_method", ""),
                "experiment": run["experiment"], "dataset": run["tags"].get("dataset", ""),
                "task": run["tags"].get("task", "")}
         row.update({name + s: run["metrics"].get(name + s, np.nan) for name in names for s in STATISTICS})
         row.update({key: run["params"].get(key, "") for key in varied})
         rows.append(row)
-    columns = (["rank", "run_name", "label", "run_id", "status", "failure_reason", "note",
+    columns = (["rank", "run_name", "label", "run_id", "status", "failure_reason", "note", "ci_method",
                 "experiment", "dataset", "task"] + [name + s for name in names for s in STATISTICS]
                + varied)
     frame = pd.DataFrame(rows, columns=columns)
@@ -219,7 +220,8 @@ def markdown_leaderboard(board: pd.DataFrame, metric: str, title: str = "Leaderb
     lines = [f"# {title}", "",
              f"Ranked by pooled out-of-fold {metric_label(metric)} "
              f"({'lower' if lower_is_better(metric) else 'higher'}"
-             " is better); 95% CI: bootstrap of the pooled out-of-fold predictions; mean ± sd over folds.",
+             f" is better); 95% CI: {ci_method(board)} of the pooled out-of-fold predictions;"
+             " mean ± sd over folds.",
              "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in board[board["status"] == "FINISHED"].iterrows():
         configuration = row["label"] + (f" ({row['note']})" if row["note"] else "")
@@ -247,6 +249,12 @@ def linked_summary(board: pd.DataFrame, metric: str, run_url, header: Sequence[s
                  clip(note, 200)]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
+
+
+def ci_method(board: pd.DataFrame) -> str:
+    """How the runs' intervals were computed (their ``ci_method`` tag), e.g. "bca bootstrap"."""
+    methods = sorted({m.split(",")[0] for m in board.get("ci_method", pd.Series(dtype=str)) if m})
+    return " / ".join(methods) or "bootstrap"
 
 
 def board_metrics(board: pd.DataFrame) -> list[str]:
