@@ -104,6 +104,7 @@ class ExperimentConfig:
     n_bootstrap: int  # resamples for the 95% confidence intervals
     sweep_id: str | None  # set by sweeps; groups runs in MLflow
     debug: bool  # full tracebacks
+    resume: str | None  # a sweep id (or "latest") whose unfinished configurations a sweep reruns
 
 
 def validate(raw: dict) -> ExperimentConfig:

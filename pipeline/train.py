@@ -19,7 +19,7 @@ from . import PROJECT_ROOT
 from .config import ConfigError, validate
 from .errors import stored_reason
 from .launch.context import is_multirun, sweep_run_id, swept_values
-from .launch.job import experiment_name, open_tracker, print_summary, record_invalid_config
+from .launch.job import experiment_name, finished_before, open_tracker, print_summary, record_invalid_config
 from .launch.workers import lasting_imports
 from .metrics.registry import direction
 
@@ -63,6 +63,9 @@ def run(raw: dict) -> float:
         raise
     tracker, where = open_tracker(config.tracking.enabled, config.tracking.uri,
                                   experiment_name(config.tracking.experiment, config.dataset))
+    done = finished_before(config, where)  # resume=...: what the sweep finished is kept
+    if done is not None:
+        return done
     result = run_experiment(config, tracker, parent_run_id=sweep_run_id(), swept=swept_values())
     print_summary(result, where)
     return result.objective

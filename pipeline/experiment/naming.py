@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+from ..config import flatten
 from ..metrics import DEFAULT_INTERVAL
 
 MIN_TEST_EVENTS = 10  # below this, a test fold's threshold metrics are unstable
@@ -35,6 +39,16 @@ def run_name(config):
     return " ".join(parts)
 
 
+NOT_HASHED = ("tracking.", "sweep_id", "debug", "resume")  # where a run goes, not what it is
+
+
+def config_hash(config) -> str:
+    """A hash of everything that decides a configuration's results (not where they are
+    logged): a resumed sweep recognises what it already finished by it."""
+    settings = {k: v for k, v in flatten(config).items() if not k.startswith(NOT_HASHED)}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def swept_name(swept: dict[str, str]) -> str:
     """What a sweep varied, as this configuration's values: ``activation=sigmoid``,
     ``loss=squared_error lr=0.01`` (a key's last part, unless two keys share it)."""
@@ -45,6 +59,7 @@ def swept_name(swept: dict[str, str]) -> str:
 
 def config_tags(config, notes, descriptor):
     tags = {"biotab.role": "configuration", "biotab.descriptor": descriptor,
+            "config_hash": config_hash(config),
             "ci_method": f"{DEFAULT_INTERVAL} bootstrap, 95%",
             "model": config.model.name, "seed": str(config.seed), **sweep_tag(config)}
     if notes:  # read by the leaderboards; the run's description until the results

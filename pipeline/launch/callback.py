@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .context import BLAS_THREADS, SWEEP_FILE, SWEEP_ID
 from .job import experiment_name
-from .sweep import close_sweep, open_sweep, write_json
+from .sweep import close_sweep, open_sweep, reopen_sweep, write_json
 from .workers import in_worker
 
 log = logging.getLogger("biotab")
@@ -39,27 +39,47 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         for var in BLAS_THREADS:
             os.environ.setdefault(var, "1")  # inherited by the launcher's worker processes
-        # Before any worker starts: the jobs read it (config key sweep_id).
-        self.sweep_id = os.environ.get(SWEEP_ID) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        os.environ[SWEEP_ID] = self.sweep_id
         self.launcher, self.run_id = config.hydra.launcher, None
         self.tracking = OmegaConf.to_container(config.tracking, resolve=True)
-        if not self.tracking["enabled"]:
-            self.opening = Background(in_worker, self.launcher, self.tracking)
-            return
         self.experiment = experiment_name(self.tracking["experiment"], config.dataset)
         sweep_dir = Path(config.hydra.sweep.dir)
         self.report_dir, sweep_file = sweep_dir / "report", sweep_dir / SWEEP_FILE
         self.swept = swept = swept_keys(config)
+        try:
+            resumed = self._resume(config.get("resume"), sweep_file)
+        except Exception as err:  # Hydra only warns about a callback's exceptions
+            raise SystemExit(f"error: {err}") from err
+        # Before any worker starts: the jobs read it (config key sweep_id).
+        self.sweep_id = (resumed["sweep_id"] if resumed else os.environ.get(SWEEP_ID)
+                         or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}")
+        os.environ[SWEEP_ID] = self.sweep_id
+        if resumed or not self.tracking["enabled"]:
+            self.opening = Background(in_worker, self.launcher, self.tracking)
+            if resumed:
+                self._opened(resumed)
+            return
         write_json(sweep_file, {"status": "opening", "swept": swept})
         # The workers go on importing while Hydra composes every job's config to check it.
         self.opening = Background(in_worker, self.launcher, self.tracking, open_sweep, sweep_file,
                                    self.tracking["uri"], self.experiment, self.sweep_id,
                                    " ".join(config.hydra.overrides.task), swept)
         try:
-            state = wait_for_sweep_run(sweep_file, self.opening)
-        except Exception as err:  # Hydra only warns about a callback's exceptions
+            self._opened(wait_for_sweep_run(sweep_file, self.opening))
+        except Exception as err:
             raise SystemExit(f"error: {err}") from err
+
+    def _resume(self, resume, sweep_file) -> dict | None:
+        """Reopen sweep ``resume`` (see :func:`reopen_sweep`); None when not resuming."""
+        if not resume:
+            return None
+        if not self.tracking["enabled"]:
+            raise ValueError("resume needs tracking: the finished configurations are found in MLflow")
+        state = reopen_sweep(sweep_file, self.tracking["uri"], self.experiment, resume, self.swept)
+        print(f"resuming sweep {state['sweep_id']}: {state['n_finished']} configurations finished "
+              f"(kept), {state['n_rerun']} to rerun ({state['n_orphans']} orphaned runs marked KILLED)")
+        return state
+
+    def _opened(self, state) -> None:
         self.uri, self.run_id = state["tracking_uri"], state["run_id"]
         atexit.register(self._close_if_open)
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")

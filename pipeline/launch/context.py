@@ -13,23 +13,26 @@ SWEEP_FILE = "mlflow_sweep.json"  # in the sweep directory: the sweep run the jo
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def sweep_state() -> dict:
+    """What the sweep callback recorded in the sweep file for the jobs (the sweep run,
+    the swept keys, whether it resumes an earlier sweep); ``{}`` outside a sweep."""
+    if not is_multirun():
+        return {}
+    path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def sweep_run_id():
     """The run this job of a sweep nests under: the sweep run that the sweep callback
     recorded in the sweep directory (joblib's workers start before it exists, so the
     environment cannot carry it); None outside a sweep."""
-    if not is_multirun():
-        return None
-    path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
-    return json.loads(path.read_text()).get("run_id") if path.exists() else None
+    return sweep_state().get("run_id")
 
 
 def swept_values() -> dict[str, str]:
-    """This job's values of what its sweep varies, e.g. ``{"loss": "squared_error"}`` (the
-    sweep callback records the varied keys in the sweep file); ``{}`` outside a sweep."""
-    if not is_multirun():
-        return {}
-    path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
-    keys = json.loads(path.read_text()).get("swept", []) if path.exists() else []
+    """This job's values of what its sweep varies, e.g. ``{"loss": "squared_error"}``;
+    ``{}`` outside a sweep."""
+    keys = sweep_state().get("swept", [])
     values = dict(split_override(o) for o in task_overrides())
     return {key: values[key] for key in keys if key in values}
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from .. import PROJECT_ROOT
-from .context import is_multirun, sweep_run_id, task_overrides
+from .context import is_multirun, sweep_run_id, sweep_state, task_overrides
 from .workers import lasting_imports
 
 log = logging.getLogger("biotab")
@@ -36,6 +36,22 @@ def experiment_name(configured, dataset):
     if name == "csv" and path and path != "???":
         return Path(str(path)).stem
     return name
+
+
+def finished_before(config, where) -> float | None:
+    """In a resumed sweep, the objective of this configuration's FINISHED run, if the sweep
+    finished it before (found by its ``config_hash``); None when it must run."""
+    if not (where and sweep_state().get("resumed")):
+        return None
+    from .. import tracking
+    from ..experiment.naming import config_hash
+
+    uri, experiment = where
+    run = tracking.finished_configuration(uri, experiment, config.sweep_id, config_hash(config))
+    if run is None:
+        return None
+    print(f"done before the resume: {run['run_name']} (run {run['run_id']})")
+    return run["metrics"].get(config.objective, float("nan"))
 
 
 def record_invalid_config(raw, err):

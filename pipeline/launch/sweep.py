@@ -36,6 +36,19 @@ def open_sweep(sweep_file, configured_uri, experiment, sweep_id, overrides, swep
     write_json(sweep_file, {**state, "status": "open", "tracking_uri": uri, "run_id": run_id})
 
 
+def reopen_sweep(sweep_file, configured_uri, experiment, resume, swept) -> dict:
+    """Reopen a sweep to rerun what it did not finish (see
+    :func:`pipeline.tracking.resume_sweep`), and record it in ``sweep_file`` for the jobs:
+    with ``resumed`` set, each skips a configuration the sweep already finished."""
+    from .. import tracking
+
+    uri = tracking.resolve_tracking_uri(configured_uri)
+    state = {**tracking.resume_sweep(uri, experiment, resume), "experiment": experiment,
+             "swept": swept, "status": "open", "tracking_uri": uri, "resumed": True}
+    write_json(sweep_file, state)
+    return state
+
+
 def sweep_name(overrides: str, swept=()) -> str:
     """The sweep run's name: its experiment file and the command line's sweep overrides
     (``experiment=loss``, ``loss=cross_entropy,squared_error``); without either, every
@@ -53,13 +66,15 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
 
     if tracking.run_status(uri, run_id) != "RUNNING":
         return "", 0
+    # Every job has returned: a run still RUNNING lost its process (kill -9, scancel, a node).
+    tracking.mark_orphans(uri, experiment, sweep_id, "the sweep's summary")
     runs = tracking.search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
     failed = [{"run_name": r["run_name"], "failure_reason": r["tags"].get("failure_reason", "")}
               for r in runs if r["status"] == "FAILED"]
     if failed_reason:
         failed.append({"run_name": "sweep", "failure_reason": failed_reason})
     lines = [f"  FAILED {f['run_name']}: {f['failure_reason']}" for f in failed]
-    name = f"{tracking.run_name(uri, run_id)} · {len(runs)} configurations"
+    name = f"{tracking.run_name(uri, run_id).split(' · ')[0]} · {len(runs)} configurations"
     description = link = None
     try:
         summary, description, link = summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept)

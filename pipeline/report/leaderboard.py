@@ -18,7 +18,7 @@ MAIN_METRICS = {
     "regression": ("rmse", "mae", "r2"),
 }
 STATISTICS = ("_mean", "_sd", "", "_ci_low", "_ci_high")  # column = metric + suffix, as logged
-IGNORED_PARAMS = ("tracking.", "sweep_id", "debug")  # where runs went, not what they were
+IGNORED_PARAMS = ("tracking.", "sweep_id", "debug", "resume")  # where runs went, not what they were
 
 
 def leaderboard(uri: str, sweep_id: str | None = None, experiment: str | None = None,

@@ -9,7 +9,9 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
+from ..errors import did_you_mean
 from .provenance import context_tags, runtime_tags
+from .queries import search_runs
 from .runs import strings
 from .store import ensure_experiment
 
@@ -60,3 +62,59 @@ def log_run_metrics(uri: str, run_id: str, values: dict[str, float]) -> None:
     """Metrics computed after a run's jobs, e.g. a sweep's selection-honest estimate."""
     now = int(time.time() * 1000)
     MlflowClient(uri).log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+
+
+ORPHAN_REASON = ("orphaned: its process ended without closing the run (killed, out of time or "
+                 "memory, or its node failed); marked KILLED by {by}")
+
+
+def mark_orphans(uri: str, experiment: str, sweep_id: str, by: str) -> int:
+    """Mark KILLED the runs of a sweep left RUNNING by a process that died (configuration
+    runs and their folds); return how many configurations were orphaned. Call only when
+    no job of the sweep can still be running: its summary, or a resuming sweep."""
+    client = MlflowClient(uri)
+    runs = [r for r in search_runs(uri, experiment, {"sweep_id": sweep_id})
+            if r["status"] == "RUNNING" and r["tags"].get("biotab.role") in ("configuration", "fold")]
+    for run in runs:
+        client.set_tag(run["run_id"], "failure_reason", ORPHAN_REASON.format(by=by))
+        client.set_terminated(run["run_id"], "KILLED")
+    return sum(r["tags"]["biotab.role"] == "configuration" for r in runs)
+
+
+def resume_sweep(uri: str, experiment: str, resume: str) -> dict:
+    """Reopen sweep ``resume`` (a sweep id, or ``latest``: the newest sweep of
+    ``experiment``) so that its jobs rerun only what is not done: orphans marked KILLED,
+    and every configuration run that did not finish set aside (``biotab.role`` =
+    ``superseded``, its reason kept) for its rerun. Returns ``sweep_id``, ``run_id``,
+    ``n_finished``, ``n_rerun`` and ``n_orphans``."""
+    sweeps = search_runs(uri, experiment, {"biotab.role": "sweep"})
+    if resume == "latest":
+        if not sweeps:
+            raise ValueError(f"resume=latest: experiment {experiment!r} in {uri} has no sweep to resume")
+        sweep = sweeps[-1]
+    else:
+        matching = [s for s in sweeps if s["tags"].get("sweep_id") == resume]
+        if not matching:
+            known = [s["tags"].get("sweep_id", "") for s in reversed(sweeps)][:10]
+            raise ValueError(f"resume={resume}: no such sweep in experiment {experiment!r} (its "
+                             f"sweeps, newest first: {', '.join(known) or 'none'})."
+                             f"{did_you_mean(resume, known)}")
+        sweep = matching[-1]
+    sweep_id, client = sweep["tags"]["sweep_id"], MlflowClient(uri)
+    orphans = mark_orphans(uri, experiment, sweep_id, "the resuming sweep")
+    configurations = search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
+    unfinished = [r for r in configurations if r["status"] != "FINISHED"]
+    for run in unfinished:
+        client.set_tag(run["run_id"], "biotab.role", "superseded")
+    client.update_run(sweep["run_id"], status="RUNNING")
+    client.set_tag(sweep["run_id"], "resumed", str(int(sweep["tags"].get("resumed", "0")) + 1))
+    return {"sweep_id": sweep_id, "run_id": sweep["run_id"], "n_orphans": orphans,
+            "n_finished": len(configurations) - len(unfinished), "n_rerun": len(unfinished)}
+
+
+def finished_configuration(uri: str, experiment: str, sweep_id: str, config_hash: str) -> dict | None:
+    """The FINISHED configuration run of the sweep with this ``config_hash`` tag, if any."""
+    runs = search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration",
+                                         "config_hash": config_hash})
+    finished = [r for r in runs if r["status"] == "FINISHED"]
+    return finished[0] if finished else None
