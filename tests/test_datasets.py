@@ -400,12 +400,15 @@ def test_duplicate_column_names(write_table):
         load_dataset(csv_cfg(path))
 
 
-def test_identifier_like_column_warns(write_table, caplog):
+def test_identifier_like_column_is_refused_naming_the_choices(write_table):
     rows = "\n".join(f"patient-{i:03d},{i},{i % 2}" for i in range(12))
-    with caplog.at_level(logging.WARNING, logger="pipeline.data"):
+    with pytest.raises(DatasetError) as info:
         load_dataset(csv_cfg(write_table("pid,x,outcome\n" + rows + "\n")))
-    assert "column 'pid'" in caplog.text and "looks like an identifier" in caplog.text
-    assert "dataset.id_column" in caplog.text and "patient-0" not in caplog.text
+    message = str(info.value)
+    assert "column 'pid'" in message and "looks like an identifier" in message
+    assert "12 distinct values in 12 rows" in message
+    assert all(key in message for key in ("dataset.id_column", "dataset.drop", "dataset.categorical"))
+    assert "patient-0" not in message
 
 
 def test_declared_column_missing_from_file(write_table):

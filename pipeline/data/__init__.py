@@ -25,12 +25,20 @@ from ..errors import DatasetError, DatasetFileNotFoundError, did_you_mean
 from .dataset import Dataset, fingerprint
 from .downloads import SOURCES
 from .generated import load_breast_cancer, load_synthetic, load_xor, make_synthetic, make_xor
-from .options import KNOWN_KEYS, data_dir, dataset_config
-from .table import load_table
+from .options import (
+    BREAST_CANCER_DEFAULTS,
+    KNOWN_KEYS,
+    SYNTHETIC_DEFAULTS,
+    XOR_DEFAULTS,
+    data_dir,
+    dataset_config,
+    with_defaults,
+)
+from .table import load_table, table_options
 
 __all__ = [
     "Dataset", "DatasetError", "DatasetFileNotFoundError", "KNOWN_KEYS", "LOADERS",
-    "data_dir", "dataset_config", "fingerprint", "load_dataset", "load_table",
+    "check_config", "data_dir", "dataset_config", "fingerprint", "load_dataset", "load_table",
     "make_synthetic", "make_xor",
 ]
 
@@ -41,6 +49,27 @@ LOADERS = {
     "xor": load_xor,
     **{name: load_table for name in SOURCES},
 }
+
+
+def check_config(cfg: Mapping) -> None:
+    """Check the ``dataset`` config's keys and values without reading any data (the
+    config schema calls this before a run starts); raise :class:`DatasetError`."""
+    name = _loader_name(cfg)
+    if LOADERS[name] is load_table:
+        table_options(cfg)
+    else:
+        defaults = {"synthetic": SYNTHETIC_DEFAULTS, "xor": XOR_DEFAULTS}
+        with_defaults(cfg, defaults.get(name, BREAST_CANCER_DEFAULTS))
+
+
+def _loader_name(cfg: Mapping) -> str:
+    name = cfg.get("name") if isinstance(cfg, Mapping) else None
+    if name not in LOADERS:
+        raise DatasetError(
+            f"dataset.name={name!r} is not a known dataset.{did_you_mean(name, LOADERS)} "
+            f"Choose one of: {', '.join(sorted(LOADERS))}."
+        )
+    return name
 
 
 def load_dataset(cfg: Mapping) -> Dataset:
@@ -61,10 +90,4 @@ def load_dataset(cfg: Mapping) -> Dataset:
         When the file, the config or the data are unusable; the message says what is
         wrong, where, and what to do.
     """
-    name = cfg.get("name") if isinstance(cfg, Mapping) else None
-    if name not in LOADERS:
-        raise DatasetError(
-            f"dataset.name={name!r} is not a known dataset.{did_you_mean(name, LOADERS)} "
-            f"Choose one of: {', '.join(sorted(LOADERS))}."
-        )
-    return LOADERS[name](cfg)
+    return LOADERS[_loader_name(cfg)](cfg)

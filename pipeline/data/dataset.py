@@ -40,6 +40,9 @@ class Dataset:
         File path or ``"sklearn:load_breast_cancer"``; never data values.
     fingerprint : str
         SHA-256 hex digest of features and target: changes when the data change.
+    warnings : tuple of str
+        What a reader of results on this table must know (leakage hints, a reference file
+        that changed): column names and counts only, safe to store.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Dataset:
     categorical: list[str]
     source: str
     fingerprint: str
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         """Counts only (rows, features, classes) -- safe to log: no patient values."""
@@ -71,13 +75,13 @@ class Dataset:
         return out
 
 
-def finish_dataset(name, X, y, task, class_names, groups, source) -> Dataset:
+def finish_dataset(name, X, y, task, class_names, groups, source, warnings=()) -> Dataset:
     numeric = [c for c in X.columns if pd.api.types.is_numeric_dtype(X[c])]
     categorical = [c for c in X.columns if c not in set(numeric)]
     dataset = Dataset(
         name=name, X=X, y=y, task=task, class_names=list(class_names), groups=groups,
         numeric=numeric, categorical=categorical, source=source,
-        fingerprint=fingerprint(X, y),
+        fingerprint=fingerprint(X, y), warnings=tuple(warnings),
     )
     log.info("loaded dataset %s", dataset.summary())
     return dataset

@@ -1,5 +1,6 @@
 """Feature columns: what is not a feature is removed, each column typed numeric or
-categorical, numbers parsed and checked, zero-as-missing codes applied."""
+categorical, numbers parsed in the declared format and checked, missing-value codes
+applied; text that is not a category (free text, dates, identifiers) refused."""
 
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetError
+from ..errors import DatasetError, examples
+from .numbers import KINDS, advice_for, describe_kinds, kinds_found, looks_numeric, parse_numbers
 from .options import as_list
 
 log = logging.getLogger(__name__)
 
-MAX_EXAMPLES = 3  # junk values quoted in an error message (shown on the terminal only)
-
-
 _INTEGRAL_DECIMAL = re.compile(r"^([+-]?\d+)\.0*$")
+
+#: Numbers that data-entry systems use for "missing" (a value repeated far outside the rest).
+SENTINEL_CODES = (-99999, -9999, -999, -99, 999, 9999, 99999, 8888, 88888)
+MANY_LEVELS = 20  # more distinct texts than this, and on most rows: free text, not a category
+LONG_TEXT = 40  # characters; or five words or more: a sentence, not a category level
 
 
 def canon(value: Any) -> str:
@@ -40,7 +44,7 @@ def canon(value: Any) -> str:
 
 
 def feature_columns(frame: pd.DataFrame, opts: dict, path: Path) -> pd.DataFrame:
-    """Remove non-features, type each column, apply zero-as-missing; validate values."""
+    """Remove non-features, type each column, apply missing-value codes; validate values."""
     removed = {opts["target"], opts["id_column"], opts["group_column"]}
     removed |= set(as_list(opts["drop"], "drop"))
     names = [c for c in frame.columns if c not in removed]
@@ -55,47 +59,47 @@ def feature_columns(frame: pd.DataFrame, opts: dict, path: Path) -> pd.DataFrame
     zeros = set(as_list(opts["zero_as_missing"], "zero_as_missing"))
     columns = {}
     for name in names:
-        if _is_categorical(frame[name], name, declared, path):
+        if _is_categorical(frame[name], name, declared, opts):
             columns[name] = _categorical_column(frame[name], name, zeros, path)
-            _warn_if_identifier(columns[name], name, path)
+            if declared is None:
+                check_not_text(columns[name], name, path)
         else:
-            values = numeric_column(frame[name], name, path, "numeric feature")
+            values = numeric_column(frame[name], name, path, "numeric feature", opts)
             check_finite(values, name, path)
+            values = _sentinel_codes(values, name, opts, path)
             columns[name] = _zero_as_missing(values, name, zeros, path)
     return pd.DataFrame(columns)
 
 
-def _is_categorical(cells: pd.Series, name: str, declared: set[str] | None, path: Path) -> bool:
-    """Declared list wins; otherwise text columns are categorical, numbers numeric."""
+def _is_categorical(cells: pd.Series, name: str, declared: set[str] | None, opts: dict) -> bool:
+    """Declared list wins; otherwise text columns are categorical, numbers numeric, and
+    a column that is mostly numbers once formatting is set aside is numeric (and then
+    parsed, or refused naming what stands in the way)."""
     if declared is not None:
         return name in declared
     if pd.api.types.is_numeric_dtype(cells) or pd.api.types.is_bool_dtype(cells):
         return False
     present = cells.dropna()
-    parsed = pd.to_numeric(present, errors="coerce")
-    if parsed.notna().all():
-        return False
-    # Mostly numbers with a few words is a numeric column with junk markers, not a category.
-    if len(present) and parsed.notna().mean() >= 0.5:
-        numeric_column(cells, name, path, "numeric-looking column")
-    return True
+    parsed = parse_numbers(present, opts["decimal"], opts["thousands"])
+    return not (parsed.notna().all() or looks_numeric(present))
 
 
-def numeric_column(cells: pd.Series, name: str, path: Path, role: str) -> pd.Series:
-    """Parse to float64; junk (text in a numeric column) is an error quoting examples."""
-    if pd.api.types.is_bool_dtype(cells):
-        return cells.astype("float64")
-    if pd.api.types.is_numeric_dtype(cells):
-        return cells.astype("float64")
-    parsed = pd.to_numeric(cells, errors="coerce")
+def numeric_column(cells: pd.Series, name: str, path: Path, role: str,
+                   opts: dict | None = None) -> pd.Series:
+    """Parse to float64 in the declared number format; anything else is an error that
+    counts what was found by kind (a decimal comma, a unit, ...) and quotes a few examples
+    on the terminal only."""
+    opts = opts or {}
+    parsed = parse_numbers(cells, opts.get("decimal", "."), opts.get("thousands"))
     junk = parsed.isna() & cells.notna()
     if junk.any():
-        examples = list(dict.fromkeys(cells[junk].tolist()))[:MAX_EXAMPLES]
+        bad = cells[junk].astype(str)
+        counts = kinds_found(bad)
         what = f"column {name!r} in {path} ({role}) has {int(junk.sum())} non-numeric value(s)"
-        advice = ("If these mark missing values add them to dataset.na_values; if the column "
-                  "is categorical list it in dataset.categorical; otherwise fix the file.")
-        raise DatasetError(f"{what}, e.g. {examples}. {advice}", f"{what}. {advice}")
-    return parsed.astype("float64")
+        found = f" ({describe_kinds(counts)})"
+        advice = advice_for(counts)
+        raise DatasetError(f"{what}{examples(bad)}{found}. {advice}", f"{what}{found}. {advice}")
+    return parsed
 
 
 def check_finite(values: pd.Series, name: str, path: Path) -> None:
@@ -107,6 +111,35 @@ def check_finite(values: pd.Series, name: str, path: Path) -> None:
             f"numbers, or add their spelling (e.g. 'inf') to dataset.na_values to treat them "
             f"as missing."
         )
+
+
+def _sentinel_codes(values: pd.Series, name: str, opts: dict, path: Path) -> pd.Series:
+    """A code of :data:`SENTINEL_CODES` on two rows or more, further from the column's other
+    values than half their spread, is a missing-value code: stop (``dataset.sentinels``
+    = error), treat it as missing (``missing``) or keep it (``keep``)."""
+    if opts.get("sentinels", "error") == "keep":
+        return values
+    present = values.dropna()
+    others = present[~present.isin(SENTINEL_CODES)]
+    if others.empty:
+        return values
+    low, high = float(others.min()), float(others.max())
+    margin = 0.5 * (high - low)
+    found = {code: int(present.eq(code).sum()) for code in SENTINEL_CODES
+             if present.eq(code).sum() >= 2 and (code < low - margin or code > high + margin)}
+    if not found:
+        return values
+    listing = ", ".join(f"{code} on {n} rows" for code, n in found.items())
+    if opts.get("sentinels", "error") == "missing":
+        log.info("%s: column %r: code(s) %s treated as missing (dataset.sentinels=missing)",
+                 path.name, name, listing)
+        return values.mask(values.isin(list(found)))
+    raise DatasetError(
+        f"column {name!r} in {path} holds {listing}, far outside its other values: codes like "
+        f"these usually mean 'missing', and used as numbers they distort the model. Add them "
+        f"to dataset.na_values, or set dataset.sentinels=missing (such codes become missing) "
+        f"or dataset.sentinels=keep (they are real measurements)."
+    )
 
 
 def _zero_as_missing(values: pd.Series, name: str, zeros: set[str], path: Path) -> pd.Series:
@@ -133,11 +166,31 @@ def _categorical_column(cells: pd.Series, name: str, zeros: set[str], path: Path
     return pd.Series(canonical[codes], name=name, dtype=object)
 
 
-def _warn_if_identifier(cells: pd.Series, name: str, path: Path) -> None:
-    present = cells.dropna()
-    if len(cells) >= 10 and len(present) == len(cells) and present.nunique() == len(cells):
-        log.warning(
-            "column %r in %s has a different text value on every row, so it looks like an "
-            "identifier, not a feature: declare it as dataset.id_column (or dataset.group_column) "
-            "or add it to dataset.drop", name, path,
-        )
+def check_not_text(cells: pd.Series, name: str, path: Path) -> None:
+    """Refuse a text column that is not a category: dates, sentences, or a different value on
+    most rows (an identifier, free text). Encoded, each value would become a feature, and a
+    patient's text a feature name stored with the model."""
+    present = cells.dropna().astype(str)
+    n, distinct = len(present), present.nunique()
+    if n == 0:
+        return
+    date = KINDS["a date or time (2021-03-04, 04/03/2021, 12:30)"]
+    words = present.str.split().str.len()
+    if present.map(lambda text: bool(date.fullmatch(text))).mean() >= 0.8:
+        what = "dates or times"
+    elif ((present.str.len() > LONG_TEXT) | (words >= 5)).mean() >= 0.2:
+        what = "free text (long strings)"
+    elif n >= 10 and distinct == n:
+        what = "an identifier (a different value on every row)"
+    elif distinct > MANY_LEVELS and distinct > 0.5 * n:
+        what = "free text (a different value on most rows)"
+    else:
+        return
+    raise DatasetError(
+        f"column {name!r} in {path} looks like {what}: {distinct} distinct values in {n} rows. "
+        f"It is not encoded (each value would become a feature, and a patient's text a "
+        f"feature name). Add it to dataset.drop; or declare it as dataset.id_column if it "
+        f"identifies rows; or, if it is a category, list it in dataset.categorical (levels "
+        f"held by fewer than preprocess.min_category_count rows are then pooled, and more "
+        f"than preprocess.max_levels levels stop the run)."
+    )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..errors import DatasetError, DatasetFileNotFoundError, did_you_mean
 from .downloads import SOURCES
+from .filetype import check_text_table
 from .options import DATA_DIR_ENV, as_list, data_dir
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def read_table(path: Path, opts: dict) -> pd.DataFrame:
             f"data file {path} is empty (0 bytes): check that it was copied completely."
         )
     if path.suffix.lower() in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
+        frame = _read_parquet(path)
         header: list[str] | None = [str(c) for c in frame.columns]
         frame.columns = range(frame.shape[1])
     else:
@@ -62,7 +63,19 @@ def read_table(path: Path, opts: dict) -> pd.DataFrame:
     return frame
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != b"PAR1":
+        raise DatasetError(
+            f"{path} is named like a Parquet file but is not one (Parquet files start with "
+            f"PAR1): if it is a CSV/TSV text table, give it a .csv or .tsv ending."
+        )
+    return pd.read_parquet(path)
+
+
 def _read_delimited(path: Path, opts: dict) -> pd.DataFrame:
+    check_text_table(path, opts["encoding"])
     delimiter = opts["delimiter"] or ("\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
     try:
         # Everything as strings, no NA guessing: markers, stripping and numeric
@@ -139,20 +152,32 @@ def _check_duplicate_columns(names: list[str], path: Path) -> None:
 
 
 def clean_cells(frame: pd.DataFrame, opts: dict) -> pd.DataFrame:
-    """Strip stray whitespace from text cells and turn missing-value markers into NaN."""
+    """Strip stray whitespace from text cells and turn missing-value markers into NaN.
+
+    A marker that is a number also matches as a number: ``-999`` marks ``-999.0`` and the
+    value -999 of a typed (Parquet) column.
+    """
     strip = opts["strip_whitespace"]
     raw_markers = as_list(opts["na_values"], "na_values")
     markers = {m.strip() for m in raw_markers} if strip else set(raw_markers)
+    numbers = pd.to_numeric(pd.Series(sorted(markers), dtype=object), errors="coerce").dropna()
+    codes = [float(v) for v in numbers if np.isfinite(v)]
     cleaned = {}
     for name in frame.columns:
         cells = frame[name]
+        if pd.api.types.is_numeric_dtype(cells) and not pd.api.types.is_bool_dtype(cells):
+            cleaned[name] = cells.mask(cells.isin(codes)) if codes else cells
+            continue
         if not (pd.api.types.is_object_dtype(cells) or pd.api.types.is_string_dtype(cells)):
-            cleaned[name] = cells  # typed Parquet column: nothing to strip or mark
+            cleaned[name] = cells  # typed Parquet column (bool, dates): nothing to strip or mark
             continue
         cells = cells.astype("str")
         if strip:
             cells = cells.str.strip()
-        cleaned[name] = cells.where(~cells.isin(markers) & frame[name].notna())
+        marked = cells.isin(markers)
+        if codes:
+            marked |= pd.to_numeric(cells, errors="coerce").isin(codes)
+        cleaned[name] = cells.where(~marked & frame[name].notna())
     return pd.DataFrame(cleaned, index=frame.index)
 
 
@@ -178,6 +203,25 @@ def check_referenced_columns(frame: pd.DataFrame, opts: dict, path: Path) -> Non
         raise DatasetError(
             f"dataset.drop removes the target column {opts['target']!r}: remove it from dataset.drop."
         )
+
+
+def check_unique_ids(frame: pd.DataFrame, opts: dict, path: Path) -> None:
+    """Ids in ``dataset.id_column`` must be unique: repeated rows of a patient are what
+    ``dataset.group_column`` is for (they would otherwise land in training and test folds)."""
+    column = opts["id_column"]
+    if column is None or column == opts["group_column"]:
+        return
+    ids = frame[column]
+    repeated = ids.duplicated(keep=False) & ids.notna()
+    if not repeated.any():
+        return
+    lines = line_numbers(np.flatnonzero(repeated.to_numpy()), opts)
+    raise DatasetError(
+        f"dataset.id_column {column!r} in {path} has {ids[repeated].nunique()} id(s) on more "
+        f"than one row ({int(repeated.sum())} rows, lines {lines}): ids must be unique. If a "
+        f"patient has several rows (visits, recordings), set dataset.group_column={column} "
+        f"instead, so that no patient is in two folds; if the rows are copies, remove them."
+    )
 
 
 def drop_missing_target(frame: pd.DataFrame, opts: dict, path: Path) -> pd.DataFrame:

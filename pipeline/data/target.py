@@ -29,11 +29,10 @@ def encode_target(raw: pd.Series, opts: dict, path: Path) -> tuple[np.ndarray, s
     labels = _mapped_labels(raw, opts, path)
     classes = _sorted_labels(labels.unique())
     if len(classes) < 2:
-        raise DatasetError(
-            f"target column {column!r} in {path} has only one class ({classes[0]!r}) after "
-            f"dropping missing targets: a classifier needs at least two. Check dataset.target "
-            f"and dataset.label_map."
-        )
+        what = f"target column {column!r} in {path} has only one class"
+        advice = (" after dropping missing targets: a classifier needs at least two. Check "
+                  "dataset.target and dataset.label_map.")
+        raise DatasetError(f"{what} ({classes[0]!r}){advice}", what + advice)
     if task == "binary":
         return _binary_target(labels, classes, opts, path)
     if len(classes) > MAX_CLASSES:
@@ -72,10 +71,9 @@ def _mapped_labels(raw: pd.Series, opts: dict, path: Path | None) -> pd.Series:
     mapping = {canon(k): canon(v) for k, v in opts["label_map"].items()}
     unmapped = sorted(set(labels.unique()) - set(mapping))
     if unmapped:
-        raise DatasetError(
-            f"target column {opts['target']!r} in {path} has label(s) {unmapped} that "
-            f"dataset.label_map does not map: add them to dataset.label_map."
-        )
+        what = f"target column {opts['target']!r} in {path} has {len(unmapped)} label(s)"
+        advice = " that dataset.label_map does not map: add them to dataset.label_map."
+        raise DatasetError(f"{what} {unmapped[:10]}{advice}", what + advice)
     return labels.map(mapping)
 
 
@@ -90,27 +88,25 @@ def _sorted_labels(values: Sequence[str]) -> list[str]:
 def _binary_target(labels: pd.Series, classes: list[str], opts: dict, path: Path):
     column = opts["target"]
     if len(classes) > 2:
-        raise DatasetError(
-            f"target column {column!r} in {path} has {len(classes)} classes {classes} but "
-            f"dataset.task is binary: merge them into two with dataset.label_map "
-            f"(e.g. {{{classes[0]}: absent, {classes[1]}: present, ...}}) or set "
-            f"dataset.task=multiclass."
-        )
+        what = f"target column {column!r} in {path} has {len(classes)} classes"
+        advice = (" but dataset.task is binary: merge them into two with dataset.label_map "
+                  "(e.g. {<label>: absent, <label>: present, ...}) or set dataset.task=multiclass"
+                  " (or dataset.task=regression for a measurement).")
+        shown = f" {classes[:10]}" + (" ..." if len(classes) > 10 else "")
+        raise DatasetError(f"{what}{shown}{advice}", what + advice)
     positive = opts["positive_label"]
     if positive is None:
         if set(classes) != {"0", "1"}:
-            raise DatasetError(
-                f"target column {column!r} in {path} has classes {classes}: set "
-                f"dataset.positive_label to the one meaning disease/positive."
-            )
+            what = f"target column {column!r} in {path} has two classes"
+            advice = ": set dataset.positive_label to the one meaning disease/positive."
+            raise DatasetError(f"{what} {classes}{advice}", what + advice)
         positive = "1"
     positive = canon(positive)
     if positive not in classes:
-        raise DatasetError(
-            f"dataset.positive_label={opts['positive_label']!r} is not a class of target column "
-            f"{column!r} in {path}; its classes are {classes}. Set dataset.positive_label to one "
-            f"of them."
-        )
+        what = (f"dataset.positive_label={opts['positive_label']!r} is not a class of target "
+                f"column {column!r} in {path}")
+        advice = ". Set dataset.positive_label to one of its two classes."
+        raise DatasetError(f"{what}; its classes are {classes}{advice}", what + advice)
     negative = next(c for c in classes if c != positive)
     y = (labels == positive).to_numpy().astype(np.int64)
     return y, "binary", [negative, positive]
@@ -122,6 +118,6 @@ def _regression_target(raw: pd.Series, opts: dict, path: Path) -> np.ndarray:
             "dataset.positive_label and dataset.label_map apply to classification: remove them "
             "or set dataset.task to binary or multiclass."
         )
-    values = numeric_column(raw, opts["target"], path, "the target")
+    values = numeric_column(raw, opts["target"], path, "the target", opts)
     check_finite(values, opts["target"], path)
     return values.to_numpy(dtype=np.float64)
