@@ -1,11 +1,19 @@
 """Preprocessing built from the ``preprocess`` config group.
 
 :func:`build_preprocessor` returns an *unfitted* scikit-learn estimator: a
-``ColumnTransformer`` (impute -> scale numeric columns; impute -> encode
-categorical ones), optionally followed by degree-2 polynomial features and a
-low-variance filter. The experiment fits it on the training part of each fold
+``ColumnTransformer`` (domain range -> impute -> scale numeric columns; pool rare levels ->
+impute -> encode categorical ones), optionally followed by degree-2 polynomial features and
+a low-variance filter. The experiment fits it on the training part of each fold
 only, so that no statistic (mean, median, scale, category list) is learned
 from test rows.
+
+Nothing fitted may identify a patient, since the fitted preprocessor is part of the logged
+model: category levels held by fewer than ``min_category_count`` training rows are pooled
+into one ``infrequent`` level before anything sees them (so a rare ward name or a sentence
+never becomes a feature name or a stored category), the min-max scaler and the domain
+ranges keep the 0.5th and 99.5th percentiles rather than the extremes, and a model whose
+fitted state holds training rows (the KNN imputer) is not logged unless the user says so
+(:func:`model_may_be_logged`).
 
 Class imbalance (``preprocess.imbalance``) is applied by the experiment, not by
 this estimator: ``class_weight`` passes ``class_weight="balanced"`` to the
@@ -19,27 +27,29 @@ matter.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401 (registers IterativeImputer)
 from sklearn.feature_selection import VarianceThreshold
 from sklearn.impute import IterativeImputer, KNNImputer, MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
-    MinMaxScaler,
     OneHotEncoder,
     OrdinalEncoder,
     PolynomialFeatures,
     RobustScaler,
     StandardScaler,
 )
+from sklearn.utils.validation import check_is_fitted
 
 from .defaults import option
-from .errors import did_you_mean
+from .errors import DatasetError, did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +60,31 @@ DEFAULTS: dict[str, Any] = option("preprocess", "standard")
 #: Keys of the ``preprocess`` group (config schema checks).
 KNOWN_KEYS = frozenset(DEFAULTS)
 
+INFREQUENT = "infrequent"  # the level rare levels are pooled into
+PERCENTILES = (0.5, 99.5)  # kept instead of the extremes: an extreme is one patient's value
+
+
+class RangeScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Min-max scaling between the 0.5th and 99.5th training percentiles (to 0 and 1):
+    scikit-learn's ``MinMaxScaler`` stores each column's minimum and maximum, which are two
+    patients' values."""
+
+    def fit(self, X, y=None):
+        X = np.asarray(X, dtype=np.float64)
+        self.n_features_in_ = X.shape[1]
+        self.lower_, self.upper_ = np.nanpercentile(X, PERCENTILES, axis=0)
+        span = self.upper_ - self.lower_
+        self.scale_ = np.where(span > 0, 1.0 / np.where(span > 0, span, 1.0), 1.0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "scale_")
+        return (np.asarray(X, dtype=np.float64) - self.lower_) * self.scale_
+
+
 SCALERS = {
     "standard": StandardScaler,
-    "minmax": MinMaxScaler,
+    "minmax": RangeScaler,
     "robust": RobustScaler,
     "none": None,
 }
@@ -87,7 +119,17 @@ def _options(cfg: Mapping) -> dict[str, Any]:
             f"preprocess.polynomial_degree={opts['polynomial_degree']!r} must be 1 (off) or 2 "
             f"(pairwise products and squares; higher degrees explode the feature count)."
         )
+    lowest = {"min_category_count": 1, "max_levels": 2, "knn_neighbors": 1, "iterative_max_iter": 1}
+    for key, low in lowest.items():
+        value = opts[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"preprocess.{key}={value!r} must be a whole number >= {low}.")
     return opts
+
+
+def check_config(cfg: Mapping) -> None:
+    """Check the ``preprocess`` config's keys and values (before any data is read)."""
+    _options(cfg)
 
 
 def build_preprocessor(cfg: Mapping, numeric: Sequence[str], categorical: Sequence[str]):
@@ -142,7 +184,7 @@ def build_preprocessor(cfg: Mapping, numeric: Sequence[str], categorical: Sequen
 
 
 def _numeric_pipeline(opts: dict) -> Pipeline:
-    steps = [("impute", _numeric_imputer(opts))]
+    steps = [("domain", DomainRange()), ("impute", _numeric_imputer(opts))]
     scaler = SCALERS[opts["scaler"]]
     if scaler is not None:
         steps.append(("scale", scaler()))
@@ -153,7 +195,7 @@ def _numeric_imputer(opts: dict):
     kind = opts["numeric_imputer"]
     # keep_empty_features: a column that happens to be all-missing in a training
     # part is kept (filled), so the output always has one column per input column.
-    if kind == "knn":
+    if kind == "knn":  # keeps the training rows: see model_may_be_logged
         return KNNImputer(n_neighbors=int(opts["knn_neighbors"]), keep_empty_features=True)
     if kind == "iterative":
         # Not keep_empty_features: with it, scikit-learn 1.9 writes into the read-only
@@ -172,7 +214,79 @@ def _categorical_pipeline(opts: dict) -> Pipeline:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     else:
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return Pipeline([("impute", imputer), ("encode", encoder)])
+    # Pooling comes first, so that no later step (the imputer's most frequent level
+    # included) ever holds a rare level.
+    pool = RareLevels(min_count=int(opts["min_category_count"]), max_levels=int(opts["max_levels"]))
+    return Pipeline([("pool", pool), ("impute", imputer), ("encode", encoder)])
+
+
+class RareLevels(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Pool the levels held by fewer than ``min_count`` training rows into ``infrequent``
+    (also a level never seen in training), and refuse a column with more than
+    ``max_levels`` distinct training values (text, not categories). Only the kept levels
+    are stored (``levels_``), never the pooled ones."""
+
+    def __init__(self, min_count=10, max_levels=50):
+        self.min_count = min_count
+        self.max_levels = max_levels
+
+    def fit(self, X, y=None):
+        frame = _frame(X)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        self.levels_ = []
+        for name in frame.columns:
+            counts = frame[name].dropna().astype(str).value_counts()
+            if len(counts) > self.max_levels:
+                raise DatasetError(
+                    f"categorical column {name!r} has {len(counts)} distinct values in the "
+                    f"training part, more than preprocess.max_levels={self.max_levels}: free "
+                    f"text or a code list is not a category. Add it to dataset.drop, declare it "
+                    f"as dataset.id_column, or raise preprocess.max_levels (levels held by "
+                    f"fewer than preprocess.min_category_count={self.min_count} rows are pooled)."
+                )
+            self.levels_.append(sorted(counts.index[counts >= self.min_count]))
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "levels_")
+        frame = _frame(X)
+        out = np.empty(frame.shape, dtype=object)
+        for j, (name, kept) in enumerate(zip(frame.columns, self.levels_)):
+            cells = frame[name]
+            text = cells.astype(str).where(cells.notna())
+            out[:, j] = text.where(text.isin(kept) | text.isna(), INFREQUENT).to_numpy(dtype=object)
+        return np.where(pd.isna(out), np.nan, out).astype(object)
+
+
+class DomainRange(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Passes numeric columns through unchanged and keeps their 0.5th and 99.5th training
+    percentiles (``lower_``, ``upper_``): the range a new patient's value is checked against
+    when the logged model predicts (percentiles, not extremes, which are patients' values)."""
+
+    def fit(self, X, y=None):
+        frame = _frame(X)
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.n_features_in_ = frame.shape[1]
+        with warnings.catch_warnings():  # an all-missing column has no range (nan)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            self.lower_, self.upper_ = np.nanpercentile(
+                frame.to_numpy(dtype=np.float64), PERCENTILES, axis=0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "lower_")
+        return X
+
+    def outside(self, X) -> np.ndarray:
+        """Boolean (n_rows, n_columns): a present value below ``lower_`` or above ``upper_``."""
+        values = _frame(X)[list(self.feature_names_in_)].to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return (values < self.lower_) | (values > self.upper_)
+
+
+def _frame(X) -> pd.DataFrame:
+    return X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
 
 
 def feature_names(fitted_preprocessor) -> list[str]:
@@ -204,6 +318,50 @@ def _strip_prefixes(name: str) -> str:
             part = part.removeprefix("missing__missingindicator_") + "_missing"
         parts.append(part.removeprefix("num__").removeprefix("cat__"))
     return " ".join(parts)
+
+
+def fitted_steps(model):
+    """Every estimator inside ``model`` as ``(path, estimator)``: pipeline steps, column
+    transformer parts and estimators held as attributes (e.g. a recalibration wrapper's)."""
+    def visit(obj, where, seen):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        yield where.rstrip("."), obj
+        if isinstance(obj, Pipeline):
+            children = obj.steps
+        elif isinstance(obj, ColumnTransformer):
+            children = [(n, t) for n, t, _ in getattr(obj, "transformers_", obj.transformers)]
+        else:
+            children = [(k, v) for k, v in vars(obj).items() if isinstance(v, BaseEstimator)]
+        for name, child in children:
+            if isinstance(child, BaseEstimator):
+                yield from visit(child, f"{where}{name}.", seen)
+
+    yield from visit(model, "", set())
+
+
+def rows_held(model) -> list[str]:
+    """Names of the fitted steps of ``model`` whose state holds training rows (a KNN imputer
+    keeps the whole training matrix to find neighbours); empty when none does."""
+    return [f"{path} ({type(step).__name__})" for path, step in fitted_steps(model)
+            if isinstance(step, KNNImputer) or hasattr(step, "_fit_X")]
+
+
+def model_may_be_logged(model, with_training_rows: bool = False) -> bool:
+    """Whether the fitted ``model`` may be stored (logged to MLflow): not when its state
+    holds training rows, unless ``tracking.log_models_with_training_rows`` is set on
+    purpose (``with_training_rows``). A refusal is logged with what to do."""
+    held = rows_held(model)
+    if held and not with_training_rows:
+        log.warning(
+            "the fitted model is not logged: %s keeps the training rows (patients' values) "
+            "inside the model (preprocess.numeric_imputer=knn finds neighbours among them). "
+            "Choose another preprocess.numeric_imputer, or set "
+            "tracking.log_models_with_training_rows=true to log it anyway (only where patient "
+            "rows may be stored).", ", ".join(held))
+        return False
+    return True
 
 
 def oversample(X, y: np.ndarray, rng: np.random.Generator):
