@@ -87,6 +87,7 @@ class TrackingConfig:
     experiment: str | None  # None = the dataset's name
     log_model: bool
     log_plots: bool
+    log_models_with_training_rows: bool  # log a model whose fitted state holds training rows (knn)
 
 
 @dataclass
@@ -107,6 +108,36 @@ class ExperimentConfig:
     resume: str | None  # a sweep id (or "latest") whose unfinished configurations a sweep reruns
 
 
+#: Allowed ranges of numeric keys: (low, high, low inclusive, high inclusive); None = open.
+#: Checked here, before any data is read, so that the message names the config key rather
+#: than the estimator argument it becomes.
+RANGES = {
+    "optimizer.learning_rate": (0.0, None, False, False),
+    "optimizer.batch_size": (1, None, True, False),
+    "optimizer.max_epochs": (1, None, True, False),
+    "optimizer.momentum": (0.0, 1.0, True, False),
+    "optimizer.beta1": (0.0, 1.0, True, False),
+    "optimizer.beta2": (0.0, 1.0, True, False),
+    "optimizer.rho": (0.0, 1.0, True, False),
+    "optimizer.clip_norm": (0.0, None, False, False),
+    "optimizer.schedule.step_size": (1, None, True, False),
+    "optimizer.schedule.factor": (0.0, 1.0, False, True),
+    "optimizer.schedule.decay": (0.0, 1.0, False, True),
+    "optimizer.schedule.period": (1, None, True, False),
+    "optimizer.schedule.minimum": (0.0, None, True, False),
+    "optimizer.schedule.patience": (1, None, True, False),
+    "regularization.l1": (0.0, None, True, False),
+    "regularization.l2": (0.0, None, True, False),
+    "regularization.dropout": (0.0, 1.0, True, False),
+    "regularization.patience": (1, None, True, False),
+    "regularization.l2_grid": (0.0, None, True, False),
+    "model.hidden_layer_sizes": (1, None, True, False),
+    "model.negative_slope": (0.0, None, True, False),
+    "n_bootstrap": (0, None, True, False),
+    "seed": (0, None, True, False),
+}
+
+
 def validate(raw: dict) -> ExperimentConfig:
     """Check a composed configuration dict and return it typed; raise :class:`ConfigError`."""
     from . import data, preprocessing, splits  # imported here: they pull in pandas/sklearn
@@ -116,12 +147,40 @@ def validate(raw: dict) -> ExperimentConfig:
         known = getattr(module, "KNOWN_KEYS", None)
         if known is not None:
             _reject_unknown(getattr(config, group), known, group)
+    _check_ranges(flatten(config))
+    for group, check in (("dataset", data.check_config), ("preprocess", preprocessing.check_config)):
+        try:
+            check(getattr(config, group))
+        except ValueError as err:  # the module's own message names the key
+            raise ConfigError(str(err)) from None
     if config.model.name == "logistic" and config.model.hidden_layer_sizes:
         raise ConfigError(
             "model.hidden_layer_sizes must be [] for model=logistic (no hidden layer); "
             "use model=mlp for hidden layers."
         )
     return config
+
+
+def _check_ranges(flat):
+    for key, (low, high, low_in, high_in) in RANGES.items():
+        values = flat.get(key)
+        for value in values if isinstance(values, list) else [values]:
+            if value is None or isinstance(value, bool):
+                continue
+            below = low is not None and (value < low if low_in else value <= low)
+            above = high is not None and (value > high if high_in else value >= high)
+            if below or above:
+                raise ConfigError(f"{key}={value!r} is out of range: it must be "
+                                  f"{_interval(low, high, low_in, high_in)}.")
+
+
+def _interval(low, high, low_in, high_in):
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_in else '>'} {low}")
+    if high is not None:
+        parts.append(f"{'<=' if high_in else '<'} {high}")
+    return " and ".join(parts)
 
 
 def _build(cls, raw, prefix):

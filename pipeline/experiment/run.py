@@ -15,6 +15,7 @@ from .. import metrics
 from ..config import ExperimentConfig, flatten
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..preprocessing import model_may_be_logged
 from ..progress import Progress
 from ..splits import outer_splits
 from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
@@ -131,6 +132,8 @@ def _log_final_model(config, dataset, parent, name):
     start = time.perf_counter()
     model = fit_final_model(config, dataset)
     seconds = time.perf_counter() - start
+    if not model_may_be_logged(model, config.tracking.log_models_with_training_rows):
+        return seconds
     parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()}, name=name,
                      proba=dataset.task != "regression")
     return seconds
