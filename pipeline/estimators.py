@@ -4,7 +4,8 @@
 regression (regressor); anything else a multilayer perceptron. Parameters and
 fitted attributes are those of DESIGN.md; ``fit`` also takes an explicit
 validation set and per-epoch callbacks, which the experiment runner uses for
-learning curves.
+learning curves, and ``fit_folds`` fits one copy per fold of a cross-validation, all
+trained together in lock-step (each equal to fitting that fold alone).
 
 Names select the common settings; for finer control ``activation``,
 ``optimizer`` and ``learning_rate`` also accept core objects, e.g.
@@ -12,10 +13,10 @@ Names select the common settings; for finer control ``activation``,
 Float32 input is trained in float32 (faster); anything else in float64.
 """
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.class_weight import compute_sample_weight
@@ -23,11 +24,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .core.activations import TRAINABLE_ACTIVATIONS, Activation
+from .core.hyperparameters import check_choice, check_int, check_number
 from .core.losses import LOSS_NAMES
 from .core.network import Network
 from .core.optimizers import OPTIMIZERS, Optimizer
 from .core.schedules import Schedule
-from .core.training import SUMMARY_KEYS, TrainingConfig, train
+from .core.training import SUMMARY_KEYS, Fold, TrainingConfig, train_folds
 
 
 class _NeuralNet(BaseEstimator):
@@ -44,24 +46,67 @@ class _NeuralNet(BaseEstimator):
                 "hidden_layer_sizes must be a tuple of positive ints, e.g. () for no hidden "
                 f"layer or (64, 32), got {sizes!r}."
             )
-        _check_choice("activation", self.activation, TRAINABLE_ACTIVATIONS, Activation)
-        _check_choice("loss", self.loss, self._head_losses)
-        _check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS), Optimizer)
+        check_choice("activation", self.activation, TRAINABLE_ACTIVATIONS, Activation)
+        check_choice("loss", self.loss, self._head_losses)
+        check_choice("optimizer", self.optimizer, sorted(OPTIMIZERS), Optimizer)
         if not isinstance(self.learning_rate, Schedule):
-            _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True,
+            check_number("learning_rate", self.learning_rate, low=0.0, low_open=True,
                           extra="(a positive float) or a Schedule instance")
         if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, low=1, extra="or None for full-batch")
-        _check_int("max_epochs", self.max_epochs, low=1)
-        _check_number("l1", self.l1, low=0.0)
-        _check_number("l2", self.l2, low=0.0)
-        _check_number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
-        _check_choice("early_stopping", self.early_stopping, (True, False))
-        _check_int("patience", self.patience, low=1)
-        _check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, True, True)
-        _check_choice("warm_start", self.warm_start, (True, False))
+            check_int("batch_size", self.batch_size, low=1, extra="or None for full-batch")
+        check_int("max_epochs", self.max_epochs, low=1)
+        check_number("l1", self.l1, low=0.0)
+        check_number("l2", self.l2, low=0.0)
+        check_number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        check_choice("early_stopping", self.early_stopping, (True, False))
+        check_int("patience", self.patience, low=1)
+        check_number("validation_fraction", self.validation_fraction, 0.0, 1.0, True, True)
+        check_choice("warm_start", self.warm_start, (True, False))
 
     def _fit(self, X, y, sample_weight, validation_data, on_epoch_end):
+        network, fold, rng, warm = self._prepare(X, y, sample_weight, validation_data,
+                                                 on_epoch_end)
+        history = train_folds([network], [fold], self._training_config(), [rng])[0]
+        self._store(network, history, warm)
+        return self
+
+    def fit_folds(self, folds, sample_weight=None, on_epoch_end=None):
+        """Fit one copy of this estimator per fold, all trained together in lock-step as one
+        stacked model (``pipeline.core.lockstep``): the folds of a cross-validation, its
+        repeats, the final refit.
+
+        Parameters
+        ----------
+        folds : list of tuples ``(X, y, X_val, y_val, random_state)``
+            Training rows (counts may differ), validation rows (or None, None: then
+            ``early_stopping`` carves its own, as ``fit`` does) and the fold's seed.
+        sample_weight, on_epoch_end : lists with one entry per fold, optional
+            As in ``fit``; every fold weighted, or none.
+
+        Returns
+        -------
+        list of fitted estimators
+            Fold k's equals, bit for bit, ``clone(self).set_params(random_state=seed_k).fit(
+            X_k, y_k, sample_weight_k, (X_val_k, y_val_k), on_epoch_end_k)``.
+        """
+        weights = sample_weight or [None] * len(folds)
+        callbacks = on_epoch_end or [None] * len(folds)
+        if not (len(weights) == len(callbacks) == len(folds) > 0):
+            raise ValueError(f"fit_folds needs folds and one sample_weight and on_epoch_end "
+                             f"entry per fold, got {len(folds)}, {len(weights)}, {len(callbacks)}.")
+        models = [clone(self).set_params(random_state=fold[4]) for fold in folds]
+        prepared = [model._prepare(X, y, w, None if X_val is None and y_val is None
+                                   else (X_val, y_val), callback)
+                    for model, (X, y, X_val, y_val, _), w, callback
+                    in zip(models, folds, weights, callbacks)]
+        networks, data, rngs, _ = zip(*prepared)
+        histories = train_folds(list(networks), list(data), self._training_config(), list(rngs))
+        for model, network, history in zip(models, networks, histories):
+            model._store(network, history, False)
+        return models
+
+    def _prepare(self, X, y, sample_weight, validation_data, on_epoch_end):
+        """Checked inputs of one fit: (initialised network, core Fold, generator, warm)."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coefs_")
         X, y = validate_data(
@@ -79,14 +124,15 @@ class _NeuralNet(BaseEstimator):
             X, T, weights, validation = self._carve_validation(X, y, T, weights, rng)
 
         network = self._network(X.shape[1], T.shape[1], X.dtype, warm, rng)
-        config = TrainingConfig(
+        fold = Fold(X, T, weights, validation, on_epoch_end or ())
+        return network, fold, rng, warm
+
+    def _training_config(self):
+        return TrainingConfig(
             loss=self.loss, optimizer=self.optimizer, learning_rate=self.learning_rate,
             batch_size=self.batch_size, max_epochs=self.max_epochs, l1=self.l1, l2=self.l2,
             dropout=self.dropout, patience=self.patience if self.early_stopping else None,
         )
-        history = train(network, X, T, config, rng, weights, validation, on_epoch_end or ())
-        self._store(network, history, warm)
-        return self
 
     def _weights(self, X, y, sample_weight):
         if sample_weight is None:
@@ -385,39 +431,6 @@ class NeuralNetRegressor(RegressorMixin, _NeuralNet):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-# --- parameter checks: each error names the parameter and the valid values -----
-
-
-def _check_choice(name, value, choices, instance_of=None):
-    if instance_of is not None and isinstance(value, instance_of):
-        return
-    # Lists and dicts are unhashable look-alikes; and since 1 == True, a bool must be given
-    # where the choices are bools and only there.
-    if isinstance(value, (list, dict)) or value not in choices or (
-        isinstance(value, (bool, np.bool_)) != all(isinstance(c, bool) for c in choices)
-    ):
-        alternative = f" or a {instance_of.__name__} instance" if instance_of else ""
-        raise ValueError(f"{name} must be one of {list(choices)}{alternative}, got {value!r}.")
-
-
-def _check_number(name, value, low=None, high=None, low_open=False, high_open=False, extra=""):
-    ok = isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        bounds = f"{lo}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{hi}"
-        raise ValueError(f"{name} must be a number in {bounds}{' ' + extra if extra else ''}, got {value!r}.")
-
-
-def _check_int(name, value, low, extra=""):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}{' ' + extra if extra else ''}, got {value!r}.")
 
 
 def _floats(values):

@@ -162,9 +162,10 @@ def sigmoid(z, out=None):
 
 
 def softmax(z):
-    """Row-wise softmax of logits ``z`` (n, K), shifted by the row maximum for stability."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
+    """Softmax over the last axis of logits ``z`` (n, K) (or (models, n, K)), shifted by
+    the row maximum for stability."""
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    e /= e.sum(axis=-1, keepdims=True)
     return e
 
 

@@ -123,11 +123,22 @@ def line_search(phi, f0, dg0, step, max_evals):
         evaluated). Not ok: ``a`` is the lowest point found with sufficient decrease
         (0.0 if none) and is NOT in place.
     """
+    run = _line_search(phi, f0, dg0, step, max_evals)
+    try:
+        next(run)
+    except StopIteration as done:
+        return done.value
+    raise TypeError("phi asked for an evaluation: a generator phi needs lbfgs.iterate.")
+
+
+def _line_search(phi, f0, dg0, step, max_evals):
+    """:func:`line_search` as a generator: ``phi`` may be a generator function that asks
+    for its evaluation (``iterate``'s), whose requests pass through."""
     lo, f_lo, dg_lo = 0.0, f0, dg0  # best point so far with sufficient decrease
     hi = f_hi = dg_hi = None  # once set, [lo, hi] brackets an acceptable step
     a = step
     for evals in range(1, max_evals + 1):
-        f, dg = phi(a)
+        f, dg = yield from _call(phi, a)
         if not f <= f0 + C1 * a * dg0 or f >= f_lo:  # a non-finite f lands here too
             hi, f_hi, dg_hi = a, f, dg
         elif abs(dg) <= -C2 * dg0:
@@ -143,6 +154,14 @@ def line_search(phi, f0, dg0, step, max_evals):
         else:
             a = _cubic_step(lo, f_lo, dg_lo, hi, f_hi, dg_hi)
     return lo, f_lo, evals, False
+
+
+def _call(phi, a):
+    """``phi(a)``, delegating to it when it is a generator function (``yield from``)."""
+    result = phi(a)
+    if hasattr(result, "send"):
+        result = yield from result
+    return result
 
 
 def _cubic_step(a, fa, da, b, fb, db):
@@ -189,18 +208,36 @@ def minimize(evaluate, params, grad, settings, max_iter, on_iteration=None):
         ``n_iter`` accepted steps; ``n_evals`` objective evaluations; ``f`` = J at the
         returned ``params``, whose gradient ``grad`` holds.
     """
+    run = iterate(params, grad, settings, max_iter, on_iteration)
+    next(run)
+    while True:
+        try:
+            run.send(evaluate())
+        except StopIteration as done:
+            return done.value
+
+
+def iterate(params, grad, settings, max_iter, on_iteration=None):
+    """:func:`minimize` as a generator that asks for each evaluation instead of making it.
+
+    It yields (None) whenever it needs J at the current ``params``, and must be sent J,
+    with dJ/dparams written into ``grad``; it returns the :class:`Result`. Several runs can
+    so be advanced together, each evaluation of all of them made at once (``lockstep.py``):
+    a run that has converged simply asks for nothing more.
+    """
     dtype = params.dtype
     ftol = 64 * np.finfo(dtype).eps if settings.ftol is None else settings.ftol
     memory = Memory(settings.memory, params.size, dtype)
     x, g, d = np.empty_like(params), np.empty_like(params), np.empty_like(params)
-    f, n_evals = evaluate(), 1
+    f, n_evals = (yield), 1
     np.copyto(x, params)
     np.copyto(g, grad)
 
     def phi(a):
         np.multiply(d, a, out=params)
         np.add(params, x, out=params)
-        return evaluate(), float(grad @ d)
+        value = yield
+        return value, float(grad @ d)
 
     n_iter = 0
     reason = "gradient_tolerance" if _small_gradient(g, f, settings.tol) else None
@@ -213,10 +250,11 @@ def minimize(evaluate, params, grad, settings, max_iter, on_iteration=None):
             # would only chase that noise (and fail).
             reason = "objective_tolerance"
             break
-        a, f_new, evals, ok = line_search(phi, f, dg0, step, settings.max_linesearch)
+        a, f_new, evals, ok = yield from _line_search(phi, f, dg0, step,
+                                                      settings.max_linesearch)
         n_evals += evals
         if not ok and a > 0.0:  # no Wolfe point, but a sufficient decrease: take it
-            (f_new, _), n_evals, ok = phi(a), n_evals + 1, True
+            (f_new, _), n_evals, ok = (yield from phi(a)), n_evals + 1, True
         if not ok:
             np.copyto(params, x)
             np.copyto(grad, g)

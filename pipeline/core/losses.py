@@ -18,17 +18,21 @@ from .activations import sigmoid, softmax
 
 
 def _log_softmax(z):
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _softmax_backward(p, grad_p):
     """Chain a gradient w.r.t. softmax probabilities back to the logits: p * (g - <g, p>)."""
-    return p * (grad_p - (grad_p * p).sum(axis=1, keepdims=True))
+    return p * (grad_p - (grad_p * p).sum(axis=-1, keepdims=True))
 
 
 class Loss:
-    """Base class: ``value(z, t) -> (n,)`` and ``delta(z, t, out) -> (n, k)``."""
+    """Base class: ``value(z, t) -> (n,)`` and ``delta(z, t, out) -> (n, k)``.
+
+    Rows are along the second-last axis, outputs along the last: a stack of K models'
+    batches, (K, n, k), gives (K, n) values, each row computed as on its own.
+    """
 
     name = "loss"
     head = "identity"
@@ -52,7 +56,7 @@ class BinaryCrossEntropy(Loss):
     name, head = "cross_entropy", "sigmoid"
 
     def value(self, z, t):
-        return (np.logaddexp(0.0, z) - t * z)[:, 0]
+        return (np.logaddexp(0.0, z) - t * z)[..., 0]
 
     def delta(self, z, t, out):
         sigmoid(z, out=out)
@@ -66,7 +70,7 @@ class BinarySquaredError(Loss):
     name, head = "squared_error", "sigmoid"
 
     def value(self, z, t):
-        return 0.5 * ((sigmoid(z) - t) ** 2)[:, 0]
+        return 0.5 * ((sigmoid(z) - t) ** 2)[..., 0]
 
     def delta(self, z, t, out):
         p = sigmoid(z)
@@ -82,7 +86,7 @@ class BinaryAbsoluteError(Loss):
     name, head = "absolute_error", "sigmoid"
 
     def value(self, z, t):
-        return np.abs(sigmoid(z) - t)[:, 0]
+        return np.abs(sigmoid(z) - t)[..., 0]
 
     def delta(self, z, t, out):
         p = sigmoid(z)
@@ -101,7 +105,7 @@ class CategoricalCrossEntropy(Loss):
     name, head = "cross_entropy", "softmax"
 
     def value(self, z, t):
-        return -(t * _log_softmax(z)).sum(axis=1)
+        return -(t * _log_softmax(z)).sum(axis=-1)
 
     def delta(self, z, t, out):
         np.subtract(softmax(z), t, out=out)
@@ -114,7 +118,7 @@ class CategoricalSquaredError(Loss):
     name, head = "squared_error", "softmax"
 
     def value(self, z, t):
-        return 0.5 * ((softmax(z) - t) ** 2).sum(axis=1)
+        return 0.5 * ((softmax(z) - t) ** 2).sum(axis=-1)
 
     def delta(self, z, t, out):
         p = softmax(z)
@@ -128,7 +132,7 @@ class CategoricalAbsoluteError(Loss):
     name, head = "absolute_error", "softmax"
 
     def value(self, z, t):
-        return np.abs(softmax(z) - t).sum(axis=1)
+        return np.abs(softmax(z) - t).sum(axis=-1)
 
     def delta(self, z, t, out):
         p = softmax(z)
@@ -145,7 +149,7 @@ class SquaredError(Loss):
     name, head = "squared_error", "identity"
 
     def value(self, z, t):
-        return 0.5 * ((z - t) ** 2).sum(axis=1)
+        return 0.5 * ((z - t) ** 2).sum(axis=-1)
 
     def delta(self, z, t, out):
         np.subtract(z, t, out=out)
@@ -158,7 +162,7 @@ class AbsoluteError(Loss):
     name, head = "absolute_error", "identity"
 
     def value(self, z, t):
-        return np.abs(z - t).sum(axis=1)
+        return np.abs(z - t).sum(axis=-1)
 
     def delta(self, z, t, out):
         np.sign(z - t, out=out)

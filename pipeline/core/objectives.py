@@ -2,9 +2,10 @@
 
     J = sum_i s_i L_i / sum_i s_i  +  l1 sum|W|  +  (l2 / 2) sum W**2
 
-``compute_gradient`` serves the mini-batch steps; ``full_gradient`` and the two
-``*Objective`` evaluators serve what needs all rows at once: L-BFGS, and the final
-gradient norm reported after any training.
+for one ``Network``: the readable reference that the gradient checks hold to finite
+differences, and that the stacked training arithmetic (``stack.py``) is tested against.
+``LinearStack`` is the exact, call-thrifty evaluator L-BFGS uses for networks without
+hidden layers (one model or a stack of them).
 """
 
 import numpy as np
@@ -107,73 +108,101 @@ class NetworkObjective:
 
 
 class LinearObjective:
-    """The same for a network WITHOUT hidden layers, at a fraction of the numpy calls.
-
-    The flat parameters [W (p x k, row-major), b (k)] are exactly the rows of one
-    (p + 1, k) matrix, so with a column of ones appended to X the logits are ONE
-    product [X 1] @ [W; b] and the whole gradient another, [X 1].T @ delta: no bias
-    add, no bias reduction, no per-layer bookkeeping (L-BFGS on small tables is
-    bound by the number of numpy calls, not by arithmetic).
-    """
+    """The objective of a network WITHOUT hidden layers, at a fraction of the numpy calls:
+    ``LinearStack`` for this one network (its flat [W, b] is the one block [W; b])."""
 
     def __init__(self, network, loss, X, T, weights=None, l2=0.0):
         if network.n_layers != 1:
             raise ValueError("LinearObjective needs a network without hidden layers.")
         n, p = X.shape
         k, dtype = network.layer_sizes[-1], network.dtype
-        self.X1 = np.empty((n, p + 1), dtype)
-        self.X1[:, :p] = X
-        self.X1[:, p] = 1.0
-        self.P = network.params.reshape(p + 1, k)  # views: evaluated where L-BFGS writes
-        self.G = network.grad.reshape(p + 1, k)
-        self.W, self.dW = network.params[: network.n_weights], network.grad[: network.n_weights]
-        self.z, self.delta = np.empty((n, k), dtype), np.empty((n, k), dtype)
-        self._tmp = np.empty_like(self.W)
-        self.loss, self.T, self.l2 = loss, np.asarray(T, dtype), float(l2)
-        # s_i / sum s, or 1 / n for every row: the data loss is sum_i scale_i L_i.
-        self.scale = np.full(n, 1.0 / n, dtype) if weights is None else \
-            np.asarray(weights, dtype) / float(np.sum(weights))
-        # Binary cross-entropy on 0/1 labels (soft targets take the generic path) is
-        # softplus(s z) with s = 1 - 2t: see _logistic_delta.
-        self._logistic = isinstance(loss, BinaryCrossEntropy) and bool(np.isin(self.T, (0, 1)).all())
-        if self._logistic:
-            self.sign = 1.0 - 2.0 * self.T
-            self.signed_scale = self.sign * self.scale[:, None]
-            self.u = np.empty((n, 1), dtype)
-        self.data_loss = np.nan
+        X1 = np.empty((1, n, p + 1), dtype)
+        X1[0, :, :p] = X
+        X1[0, :, p] = 1.0
+        w = None if weights is None else np.asarray(weights, dtype)[None]
+        nw = network.n_weights
+        self.W = network.params[:nw]
+        self._stack = LinearStack(network.params.reshape(1, p + 1, k),
+                                  network.grad.reshape(1, p + 1, k), X1,
+                                  np.asarray(T, dtype)[None], w, loss, l2,
+                                  network.params[None, :nw], network.grad[None, :nw])
+        self.l2, self.data_loss = float(l2), np.nan
 
     def __call__(self):
+        self.data_loss = self._stack()[0]
+        return self.data_loss + 0.5 * self.l2 * float(self.W @ self.W)
+
+
+class LinearStack:
+    """The data loss of k models WITHOUT hidden layers and the gradient of J, in one pass.
+
+    Each model's parameters [W (p x n_out, row-major), b (n_out)] are exactly the rows of
+    one (p + 1, n_out) block, so with a column of ones appended to X the logits are ONE
+    product [X 1] @ [W; b] and the whole gradient another, [X 1].T @ delta: no bias add,
+    no bias reduction, no per-layer bookkeeping (L-BFGS on small tables is bound by the
+    number of numpy calls, not by arithmetic). Stacks of k models ((k, .) leading axes,
+    np.matmul per model) evaluate each model as it would be alone.
+
+    Parameters
+    ----------
+    P, G : ndarray of shape (k, p + 1, n_out)
+        Views of the parameter blocks (read where L-BFGS writes) and of their gradients.
+    X1 : (k, n, p + 1) inputs with a last column of ones; T : (k, n, n_out); w : (k, n) or None
+    loss : Loss
+    l2 : float
+    W, dW : ndarray of shape (k, p * n_out)
+        The weights alone (and their gradients), for the penalty.
+    """
+
+    def __init__(self, P, G, X1, T, w, loss, l2, W, dW):
+        k, n = X1.shape[:2]
+        dtype = X1.dtype
+        self.P, self.G, self.X1, self.W, self.dW = P, G, X1, W, dW
+        self.z, self.delta = np.empty((k, n, P.shape[2]), dtype), np.empty((k, n, P.shape[2]), dtype)
+        self._tmp = np.empty(W.shape, dtype)
+        self.loss, self.T, self.l2 = loss, T, float(l2)
+        # s_i / sum s, or 1 / n for every row: the data loss is sum_i scale_i L_i.
+        self.scale = np.full((k, n), 1.0 / n, dtype) if w is None else \
+            w / w.sum(axis=-1, keepdims=True)
+        # Binary cross-entropy on 0/1 labels (soft targets take the generic path) is
+        # softplus(s z) with s = 1 - 2t: see _logistic_delta.
+        self._logistic = isinstance(loss, BinaryCrossEntropy) and bool(np.isin(T, (0, 1)).all())
+        if self._logistic:
+            self.sign = 1.0 - 2.0 * T
+            self.signed_scale = self.sign * self.scale[..., None]
+            self.u = np.empty((k, n, 1), dtype)
+
+    def __call__(self):
+        """Each model's data loss (a list); dJ/dparams (penalty included) written into G."""
         z = np.matmul(self.X1, self.P, out=self.z)
         if self._logistic:
-            delta = self._logistic_delta(z)
+            delta, losses = self._logistic_delta(z)
         else:
             delta = self.loss.delta(z, self.T, self.delta)
-            self.data_loss = float(self.loss.value(z, self.T) @ self.scale)
-            delta *= self.scale[:, None]
-        np.matmul(self.X1.T, delta, out=self.G)
-        if not self.l2:
-            return self.data_loss
-        np.multiply(self.W, self.l2, out=self._tmp)
-        self.dW += self._tmp
-        return self.data_loss + 0.5 * self.l2 * float(self.W @ self.W)
+            losses = _row_dots(self.loss.value(z, self.T), self.scale)
+            delta *= self.scale[..., None]
+        np.matmul(self.X1.transpose(0, 2, 1), delta, out=self.G)
+        if self.l2:
+            np.multiply(self.W, self.l2, out=self._tmp)
+            self.dW += self._tmp
+        return losses
 
     def _logistic_delta(self, z):
         """Binary cross-entropy from ONE softplus. With u = s z, s = 1 - 2t and t in {0, 1},
         L = -log sigmoid(u) = softplus(u): a sum of positive terms, so J is exact to its
         last bits (softplus(z) - t z loses ~|z| eps to cancellation, which stalls L-BFGS's
         line search near the optimum). dL/dz = s sigmoid(u) = s exp(u - softplus(u)),
-        where u - softplus(u) = log sigmoid(u) <= 0 cannot overflow. Returns
-        dL/dz * scale, the delta of the weighted mean."""
+        where u - softplus(u) = log sigmoid(u) <= 0 cannot overflow. Returns dL/dz * scale,
+        the delta of the weighted mean, and the data losses."""
         u = np.multiply(z, self.sign, out=self.u)
         sp = np.logaddexp(0.0, u, out=self.delta)
-        self.data_loss = float(self.scale @ sp[:, 0])
+        losses = _row_dots(self.scale, sp[..., 0])
         np.subtract(u, sp, out=sp)
         np.exp(sp, out=sp)
         sp *= self.signed_scale
-        return sp
+        return sp, losses
 
 
-def full_batch_objective(network, loss, X, T, weights=None, l2=0.0):
-    """The fastest exact evaluator of J for ``network``: linear when it has no hidden layer."""
-    cls = LinearObjective if network.n_layers == 1 else NetworkObjective
-    return cls(network, loss, X, T, weights, l2)
+def _row_dots(a, b):
+    """Row-wise dot products of two (k, m) arrays, each the BLAS dot of one row with one row."""
+    return np.matmul(a[:, None, :], b[:, :, None]).ravel().tolist()
