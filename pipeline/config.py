@@ -19,6 +19,7 @@ from .core.losses import LOSS_NAMES
 from .core.optimizers import OPTIMIZERS
 from .core.schedules import SCHEDULES
 from .errors import ConfigError, did_you_mean
+from .evaluation import RECALIBRATION_METHODS
 from .metrics.registry import OBJECTIVES
 
 __all__ = ["ConfigError", "ExperimentConfig", "flatten", "validate"]
@@ -91,6 +92,21 @@ class TrackingConfig:
 
 
 @dataclass
+class CalibrationConfig:
+    name: Literal[RECALIBRATION_METHODS]  # fitted per outer fold on its inner validation part
+
+
+@dataclass
+class EvaluationConfig:
+    name: str
+    importance: bool  # permutation importance on each outer fold's test part
+    importance_repeats: int  # permutations per variable and fold
+    subgroups: list[str]  # feature columns or <column>_band of evaluation.bands
+    bands: dict | None  # numeric column -> ascending band edges
+    min_events: int  # subgroups with fewer events or non-events are not scored
+
+
+@dataclass
 class ExperimentConfig:
     dataset: dict
     preprocess: dict
@@ -106,6 +122,8 @@ class ExperimentConfig:
     sweep_id: str | None  # set by sweeps; groups runs in MLflow
     debug: bool  # full tracebacks
     resume: str | None  # a sweep id (or "latest") whose unfinished configurations a sweep reruns
+    calibration: CalibrationConfig
+    evaluation: EvaluationConfig
 
 
 #: Allowed ranges of numeric keys: (low, high, low inclusive, high inclusive); None = open.

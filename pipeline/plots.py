@@ -20,6 +20,7 @@ from sklearn import calibration as skcal
 from sklearn import metrics as skm
 
 from pipeline import metrics, svg
+from pipeline.metrics import smoothed
 
 Curves = np.ndarray | Mapping[str, np.ndarray]
 
@@ -160,18 +161,25 @@ def precision_recall_curve(y, prob: Curves) -> svg.Chart:
     return chart
 
 
-def calibration_curve(y, prob: Curves, n_bins: int = 10) -> svg.Chart:
-    """Reliability diagram: observed event rate against mean predicted risk per bin.
+def calibration_curve(y, prob: Curves, n_bins: int = 10, *, n_boot: int = 200, seed=0,
+                      groups=None) -> svg.Chart:
+    """Reliability diagram: observed event rate against mean predicted risk per bin, and the
+    smoothed calibration curve with its pointwise 95% bootstrap band.
 
     The upper panel shows one line per model, the ideal diagonal, and each model's
     calibration intercept and slope in the legend; the lower panel the histogram of
-    predictions, which shows where the bins rest on few patients.
+    predictions, which shows where the bins rest on few patients. The smoothed curve is the
+    restricted-cubic-spline logistic fit of :mod:`pipeline.metrics.smoothed` (the one behind
+    ICI, E50 and E90), drawn over the range of the predictions; its band holds the middle 95%
+    of the curves refitted on ``n_boot`` bootstrap resamples (whole patients with ``groups``).
 
     Parameters
     ----------
     y : array-like, shape (n,) -- 0/1 labels.
     prob : array-like, shape (n,), or dict name -> array of shape (n,).
     n_bins : int -- equal-width bins on [0, 1].
+    n_boot : int -- resamples for the band (0: the smoothed curve without a band).
+    seed, groups : the resampling's seed, and the patient of each row (or None).
     """
     if not (isinstance(n_bins, int) and n_bins >= 2):
         raise ValueError(f"n_bins must be an integer >= 2, got {n_bins!r}")
@@ -200,11 +208,34 @@ def calibration_curve(y, prob: Curves, n_bins: int = 10) -> svg.Chart:
         pen = _model_pen(index)
         top.line(predicted, observed, pen)
         top.markers(predicted, observed, pen)
+        smoothed = _smoothed_calibration(y, p, n_boot, seed, groups)
+        if smoothed is not None:
+            grid, curve, low, high = smoothed
+            top.band(grid, low, high, svg.Pen(pen.color, opacity=0.15))
+            top.line(grid, curve, svg.Pen(pen.color, svg.DASHED, 1.4), kind="smoothed")
         bottom.line(*svg.histogram_outline(edges, counts[name]), pen)
         entries.append(svg.Entry(f"{_legend_name(name)} (intercept {m['calibration_intercept']:.2f}, "
                               f"slope {m['calibration_slope']:.2f})", pen, "marker"))
+    entries.append(svg.Entry("smoothed, 95% band" if n_boot else "smoothed", svg.Pen(GREY, svg.DASHED)))
     top.legend(entries, "upper left")
     return chart
+
+
+def _smoothed_calibration(y, p, n_boot, seed, groups):
+    """Grid over the predictions' range, the smoothed curve on it and its pointwise 95%
+    bootstrap band (nan without enough resamples); None where the spline has no fit."""
+    grid = np.linspace(max(p.min(), 1e-3), min(p.max(), 1 - 1e-3), 101)
+    if grid[0] >= grid[-1]:
+        return None
+    if n_boot:
+        fit = smoothed.smoothed_curve(y, p, grid, n_boot=n_boot, seed=seed, groups=groups)
+    else:
+        fits = smoothed.spline_fits(y.astype(float), p, np.ones((1, y.size)))
+        curve = smoothed.curve_on_grid(fits, grid)[0]
+        fit = {"curve": curve, "low": np.full(grid.size, np.nan), "high": np.full(grid.size, np.nan)}
+    if not np.all(np.isfinite(fit["curve"])):
+        return None
+    return grid, fit["curve"], fit["low"], fit["high"]
 
 
 def decision_curve(y, prob: Curves, thresholds=metrics.DEFAULT_THRESHOLDS) -> svg.Chart:

@@ -174,6 +174,19 @@ class Panel:
         """A line through the points; ``kind`` is its class: "curve" (data) or "reference"."""
         self._data.append(f'<path class="{kind}" d="{_path_data(self.x(x), self.y(y))}"{pen.stroke()}/>')
 
+    def band(self, x, low, high, pen: Pen) -> None:
+        """The area between two curves over ``x`` (e.g. a pointwise confidence band), filled
+        in the pen's colour at its opacity; points where either bound is not finite are left out."""
+        x, low, high = (np.asarray(v, dtype=float) for v in (x, low, high))
+        keep = np.isfinite(x) & np.isfinite(low) & np.isfinite(high)
+        if keep.sum() < 2:
+            return
+        px = np.r_[self.x(x[keep]), self.x(x[keep][::-1])]
+        py = np.r_[self.y(high[keep]), self.y(low[keep][::-1])]
+        points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(np.clip(px, -1e6, 1e6), np.clip(py, -1e6, 1e6)))
+        self._data.append(f'<polygon class="band" points="{points}" fill="{pen.color}" '
+                          f'fill-opacity="{pen.opacity}" stroke="none"/>')
+
     def markers(self, x, y, pen: Pen) -> None:
         """Dots at the points (e.g. calibration bins); non-finite points are skipped."""
         px, py = self.x(x), self.y(y)

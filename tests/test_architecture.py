@@ -155,7 +155,7 @@ def test_every_objective_has_a_direction_and_calibration_has_none():
 
 
 @pytest.mark.parametrize("group", ["dataset", "preprocess", "split", "model", "optimizer",
-                                   "regularization", "tracking"])
+                                   "regularization", "tracking", "calibration", "evaluation"])
 def test_options_repeat_no_default_of_their_base_file(group):
     for name in option_names(group):
         own = yaml.safe_load((PROJECT_ROOT / "conf" / group / f"{name}.yaml").read_text())

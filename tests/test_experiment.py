@@ -23,7 +23,7 @@ POOLED = ("auroc", "auprc", "log_loss", "brier", "calibration_intercept", "calib
           "accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc")
 TUNED = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc")
 PLOTS = ("learning_curves", "roc", "precision_recall", "calibration", "decision_curve",
-         "confusion_matrix", "probability_histogram")
+         "confusion_matrix", "probability_histogram", "feature_importance")
 
 
 def _tracked_run(compose, tmp_path, *overrides):
@@ -99,7 +99,7 @@ def test_every_artifact_is_logged(breast_cancer_run):
     config, uri, result, client = breast_cancer_run
     names = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"config.yaml", "oof_predictions.csv", "decision_curve.csv", "feature_names.txt",
-            "learning_curves.csv"} <= names
+            "learning_curves.csv", "feature_importance.csv", "training_schema.json"} <= names
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
     assert plots == {f"plots/{p}.svg" for p in PLOTS}
     for run in _children(client, result.run_id):
@@ -217,7 +217,7 @@ def test_invalid_values_name_the_key_and_the_choices(compose, override, message)
 
 def test_every_option_of_every_group_composes_and_validates(compose):
     for group in ("dataset", "preprocess", "split", "model", "loss", "optimizer",
-                  "regularization", "tracking"):
+                  "regularization", "tracking", "calibration", "evaluation"):
         for option in option_names(group):
             overrides = [f"{group}={option}"]
             if option == "csv":

@@ -49,15 +49,22 @@ def fold_table(results):
                           **r.diagnostics, "fit_seconds": r.fit_seconds} for r in results])
 
 
-def log_plots(run, dataset, results, y, prediction, thresholds):
-    """The run's figures; ``thresholds``: each row's fold threshold (binary)."""
+def log_plots(run, dataset, results, y, prediction, thresholds, calibration=("none", None),
+              groups=None, seed=0):
+    """The run's figures; ``thresholds``: each row's fold threshold (binary); ``calibration``:
+    the recalibration method and the predictions before it (None without one), drawn beside
+    the recalibrated ones; ``groups``: the patient of each row, resampled whole for the
+    smoothed calibration curve's band."""
     charts = {"learning_curves": plots.learning_curves([r.history for r in results])}
     if dataset.task == "binary":
         names = dataset.class_names or ["0", "1"]
+        method, raw = calibration
+        shown = prediction if raw is None else {f"recalibrated ({method})": prediction,
+                                                "before recalibration": raw}
         charts.update(
             roc=plots.roc_curve(y, prediction),
             precision_recall=plots.precision_recall_curve(y, prediction),
-            calibration=plots.calibration_curve(y, prediction),
+            calibration=plots.calibration_curve(y, shown, groups=groups, seed=seed),
             decision_curve=plots.decision_curve(y, prediction),
             confusion_matrix=plots.confusion_matrix(y, (prediction >= thresholds).astype(int), names),
             probability_histogram=plots.probability_histogram(y, prediction, names),

@@ -1,6 +1,7 @@
 """One outer fold: carve the inner validation part, fit preprocessing and network on the
-training part only (choosing l2 on the validation part when a grid is given), choose the
-threshold there, evaluate on the held-out part, and record the fold's run."""
+training part only (choosing l2 on the validation part when a grid is given), fit the
+recalibration and choose the threshold there, evaluate on the held-out part (and shuffle
+each variable there for permutation importance), and record the fold's run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from .. import metrics
+from ..evaluation.importance import permute_and_predict
+from ..evaluation.recalibration import fit_recalibration, recalibrated
 from ..metrics.registry import direction
 from ..preprocessing import build_preprocessor, feature_names, oversample
 from ..splits import validation_split
@@ -31,6 +34,9 @@ class FoldResult:
     fit_seconds: float  # preprocessing + training time of this fold
     model: Pipeline  # the fitted preprocessing + network of this fold
     diagnostics: dict  # counts, convergence, chosen l2, validation objective (see _diagnostics)
+    raw_prediction: np.ndarray | None = None  # before recalibration (None without one)
+    calibrator: object | None = None  # fitted on the inner validation part (binary)
+    permuted: np.ndarray | None = None  # (V, R, n_test[, K]) each variable shuffled R times
 
     @property
     def val_objective(self) -> float:
@@ -43,9 +49,19 @@ class FittedPipeline:
     """A fitted preprocessing + network, with what its inner validation part said of it."""
 
     pipeline: Pipeline
-    val_prediction: np.ndarray
+    val_prediction: np.ndarray  # before recalibration: the objective and l2 choice use it
     val_objective: float
     l2: float
+    calibrator: object | None = None  # fitted on the validation part (calibration != none)
+    method: str = "none"
+
+    @property
+    def model(self):
+        """What is deployed: the pipeline, recalibrated when there is a calibrator."""
+        return recalibrated(self.pipeline, self.calibrator, self.method)
+
+    def calibrate(self, prediction: np.ndarray) -> np.ndarray:
+        return prediction if self.calibrator is None else self.calibrator.transform(prediction)
 
 
 def run_fold(config, dataset, k, train, test, tracker, parent, progress, swept=None):
@@ -56,10 +72,12 @@ def run_fold(config, dataset, k, train, test, tracker, parent, progress, swept=N
                           [_progress_callback(k, config, progress)])
     fit_seconds = time.perf_counter() - start
     model = fitted.pipeline.named_steps["model"]
-    prediction = predict(fitted.pipeline, dataset.X.iloc[test], dataset.task)
+    raw = predict(fitted.pipeline, dataset.X.iloc[test], dataset.task)
+    prediction = fitted.calibrate(raw)
     threshold = np.nan
-    if dataset.task == "binary":
-        threshold = metrics.choose_threshold(dataset.y[val_rows], fitted.val_prediction)
+    if dataset.task == "binary":  # on the scale of the test predictions: recalibrated
+        threshold = metrics.choose_threshold(dataset.y[val_rows],
+                                             fitted.calibrate(fitted.val_prediction))
     fold_metrics = _fold_metrics(dataset.task, dataset.y[test], prediction, threshold)
     diagnostics = _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted)
     repeat = k // config.split.get("n_splits", 1) if config.split["name"] == "repeated_kfold" else 0
@@ -74,8 +92,14 @@ def run_fold(config, dataset, k, train, test, tracker, parent, progress, swept=N
                             if key != "stop_reason"}})
         run.log_npz(_weights(model), "weights.npz")
     names = feature_names(fitted.pipeline.named_steps["preprocess"])
+    permuted = None
+    if config.evaluation.importance:  # on this fold's test rows only, by its own model
+        permuted = permute_and_predict(lambda X: predict(fitted.model, X, dataset.task),
+                                       dataset.X.iloc[test], config.evaluation.importance_repeats,
+                                       np.random.default_rng(seed))
     return FoldResult(k, repeat, test, prediction, threshold, fold_metrics, model.history_, names,
-                      fit_seconds, fitted.pipeline, diagnostics)
+                      fit_seconds, fitted.pipeline, diagnostics,
+                      None if fitted.calibrator is None else raw, fitted.calibrator, permuted)
 
 
 def inner_split(config, dataset, train, seed):
@@ -90,7 +114,11 @@ def inner_split(config, dataset, train, seed):
 def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()) -> FittedPipeline:
     """Fit preprocessing on ``fit_rows`` only, then the network with ``val_rows`` monitored;
     with ``regularization.l2_grid``, one network per l2 and the one with the best objective
-    on ``val_rows`` kept (ties go to the larger penalty)."""
+    on ``val_rows`` kept (ties go to the larger penalty); then, for a binary outcome, the
+    ``calibration`` method fitted on the kept network's ``val_rows`` predictions.
+
+    The validation objective is the network's own: the calibrator is fitted on those rows,
+    and its score there would flatter it (isotonic regression most)."""
     preprocessor = build_preprocessor(config.preprocess, dataset.numeric, dataset.categorical)
     X_fit = preprocessor.fit_transform(dataset.X.iloc[fit_rows])
     y_fit = dataset.y[fit_rows]
@@ -110,15 +138,18 @@ def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()) -> Fit
         if best is None or _better(score, best[1], config.objective):
             best = (model, score, val_prediction, l2)
     model, score, val_prediction, l2 = best
+    method = config.calibration.name if dataset.task == "binary" else "none"
     return FittedPipeline(Pipeline([("preprocess", preprocessor), ("model", model)]),
-                          val_prediction, score, l2)
+                          val_prediction, score, l2,
+                          fit_recalibration(method, val_prediction, y_val), method)
 
 
-def fit_final_model(config, dataset) -> Pipeline:
-    """Refit on all rows (with an inner validation part) for the logged, deployable model."""
+def fit_final_model(config, dataset):
+    """Refit on all rows (with an inner validation part) for the logged, deployable model:
+    the fitted pipeline, wrapped with its calibrator when ``calibration`` is not ``none``."""
     rows = np.arange(len(dataset.y))
     fit_rows, val_rows = inner_split(config, dataset, rows, config.seed)
-    return fit_pipeline(config, dataset, fit_rows, val_rows, config.seed).pipeline
+    return fit_pipeline(config, dataset, fit_rows, val_rows, config.seed).model
 
 
 def predict(model, X, task):
@@ -145,7 +176,7 @@ def _better(score, best, objective) -> bool:
 
 def _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted) -> dict:
     """Per-fold numbers for the fold run and ``folds.csv``: sizes, events (binary),
-    convergence, the penalty used and the validation objective."""
+    convergence, the penalty used, the validation objective and the recalibration's fit."""
     n_parameters = sum(w.size for w in model.coefs_) + sum(b.size for b in model.intercepts_)
     out = {"n_fit": len(fit_rows), "n_val": len(val_rows), "n_test": len(test),
            "n_parameters": n_parameters, "l2": fitted.l2, "val_objective": fitted.val_objective,
@@ -156,6 +187,11 @@ def _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted) -> di
         fit_events = int(dataset.y[fit_rows].sum())
         out.update(test_events=int(dataset.y[test].sum()), fit_events=fit_events,
                    events_per_parameter=fit_events / n_parameters)
+    calibrator = fitted.calibrator
+    if hasattr(calibrator, "slope"):  # Platt: how far the validation part moved the log-odds
+        out.update(recalibration_intercept=calibrator.intercept, recalibration_slope=calibrator.slope)
+    elif calibrator is not None:  # isotonic: how many distinct steps it kept
+        out["recalibration_steps"] = int(np.unique(calibrator.y).size)
     return out
 
 

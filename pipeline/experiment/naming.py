@@ -22,7 +22,8 @@ MAIN_METRICS = {"binary": ("auroc", "auprc", "brier", "calibration_slope"),
 def run_name(config):
     """A readable run name that tells a sweep's configurations apart in the MLflow UI,
     e.g. ``mlp[64,32] relu ce adam lr=0.001 l2=0.0001 es``; the preprocessing appears when it
-    is not the standard one, the dataset when runs of several share an experiment."""
+    is not the standard one, the recalibration when there is one, the dataset when runs of
+    several share an experiment."""
     model, reg, opt = config.model, config.regularization, config.optimizer
     parts = [] if config.tracking.experiment is None else [config.dataset["name"]]
     parts += ["logistic" if model.name == "logistic"
@@ -36,6 +37,8 @@ def run_name(config):
               (("l1", reg.l1), ("l2", reg.l2), ("dropout", reg.dropout)) if value]
     if reg.early_stopping:
         parts.append("es")
+    if config.calibration.name != "none":
+        parts.append(config.calibration.name)
     return " ".join(parts)
 
 
@@ -104,7 +107,8 @@ def warning_tags(notes, warnings) -> dict[str, str]:
     said = " ".join([*notes, *(f"Warning: {w}" for w in warnings)])
     tags = {"biotab.notes": said} if said else {}
     for warning in warnings:
-        kind = "convergence" if warning.startswith("did not converge") else "events"
+        kind = ("convergence" if warning.startswith("did not converge")
+                else "calibration" if warning.startswith("recalibration") else "events")
         tags[f"warning.{kind}"] = warning
     return tags
 

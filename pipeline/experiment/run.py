@@ -15,10 +15,12 @@ from .. import metrics
 from ..config import ExperimentConfig, flatten
 from ..data import load_dataset
 from ..errors import ConfigError
+from ..evaluation.subgroups import check_subgroups
 from ..preprocessing import model_may_be_logged
 from ..progress import Progress
 from ..splits import outer_splits
 from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
+from .extras import Extras, calibration_warnings, evaluate_extras, extra_metrics, log_extras
 from .folds import fit_final_model, run_fold
 from .naming import (
     MAIN_METRICS,
@@ -47,6 +49,7 @@ class ExperimentResult:
     objective: float
     run_id: str | None = None
     warnings: list = dataclasses.field(default_factory=list)  # said once, logged as tags
+    extras: Extras = dataclasses.field(default_factory=Extras)  # importance, subgroups, ...
 
 
 def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
@@ -64,6 +67,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
                      parent=parent_run_id) as parent:
         dataset = load_dataset(config.dataset)
         check_task_settings(config, dataset.task)
+        check_subgroups(config.evaluation, dataset.X, dataset.task)
         _log_dataset(parent, dataset)
         results = _run_folds(config, dataset, tracker, parent, name, swept or {})
         fit_seconds = sum(r.fit_seconds for r in results)
@@ -74,21 +78,23 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         groups = None if dataset.groups is None else dataset.groups[pooled.rows]
         scores = evaluate_pooled(dataset.task, dataset.y[pooled.rows], pooled, config.n_bootstrap,
                                  config.seed, groups)
-        summary = {**summary_metrics(results, scores, dataset.task), "fit_seconds": fit_seconds}
+        extras = evaluate_extras(config, dataset, results, pooled)
+        summary = {**summary_metrics(results, scores, dataset.task), **extra_metrics(extras),
+                   "fit_seconds": fit_seconds}
         parent.log_metrics(summary, history=mean_curves(results))
         headline = MAIN_METRICS[dataset.task]
         parent.log_model_metrics({key: summary[key] for m in headline
                                   for key in (m, f"{m}_ci_low", f"{m}_ci_high")})
-        found = result_warnings(results, summary, config)
+        found = result_warnings(results, summary, config) + calibration_warnings(results)
         for warning in found:
             log.warning("%s: %s", name, warning)
         parent.set_tags({**warning_tags(notes, found), **interval_tags(scores, headline),
                          "mlflow.note.content": describe(descriptor, scores, summary, dataset.task,
                                                          notes, found)})
-        _log_artifacts(parent, config, dataset, results, pooled)
+        _log_artifacts(parent, config, dataset, results, pooled, extras, scores)
         return ExperimentResult(name, dataset.task, results, scores, summary,
                                 scores[config.objective]["value"], getattr(parent, "run_id", None),
-                                found)
+                                found, extras)
 
 
 def _log_dataset(run, dataset):
@@ -115,6 +121,9 @@ def check_task_settings(config, task):
     if task == "regression" and config.preprocess.get("imbalance", "none") != "none":
         raise ConfigError("preprocess.imbalance applies to classification only; set it to none "
                           "for a regression target.")
+    if task != "binary" and config.calibration.name != "none":
+        raise ConfigError(f"calibration={config.calibration.name} recalibrates the probability of "
+                          f"a binary outcome; this target is {task}: use calibration=none.")
 
 
 def _run_folds(config, dataset, tracker, parent, name, swept):
@@ -139,7 +148,7 @@ def _log_final_model(config, dataset, parent, name):
     return seconds
 
 
-def _log_artifacts(run, config, dataset, results, pooled):
+def _log_artifacts(run, config, dataset, results, pooled, extras, scores):
     with run.artifacts_together():
         run.log_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False), "config.yaml")
         run.log_text("\n".join(results[0].feature_names) + "\n", "feature_names.txt")
@@ -150,5 +159,9 @@ def _log_artifacts(run, config, dataset, results, pooled):
         y, prediction = dataset.y[pooled.rows], pooled.predictions[0]
         if dataset.task == "binary":
             run.log_table(pd.DataFrame(metrics.decision_curve(y, prediction)), "decision_curve.csv")
+        log_extras(run, config, dataset, extras, scores)
         if config.tracking.log_plots:
-            log_plots(run, dataset, results, y, prediction, pooled.thresholds[0])
+            raw = None if extras.uncalibrated is None else extras.uncalibrated.predictions[0]
+            groups = None if dataset.groups is None else dataset.groups[pooled.rows]
+            log_plots(run, dataset, results, y, prediction, pooled.thresholds[0],
+                      calibration=(config.calibration.name, raw), groups=groups, seed=config.seed)

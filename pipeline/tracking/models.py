@@ -143,8 +143,9 @@ def _trusted_types() -> list[str]:
     import pkgutil
 
     from .. import core, estimators, preprocessing
+    from ..evaluation import recalibration  # a recalibrated model's wrapper and calibrators
 
-    modules = [estimators, preprocessing]
+    modules = [estimators, recalibration, preprocessing]
     modules += [importlib.import_module(f"{core.__name__}.{m.name}")
                 for m in pkgutil.iter_modules(core.__path__)]
     return ["numpy.dtype", f"{__name__}.ClinicalModel", *SKLEARN_TYPES_TO_TRUST] + sorted(
