@@ -178,7 +178,8 @@ def test_build_report_writes_the_three_files_with_inline_figures(sweep, built):
     page = (built / "report.html").read_text()
     charts = [ET.fromstring(svg) for svg in re.findall(r"<figure>(.*?)</figure>", page, flags=re.S)]
     assert [chart.findtext(f"{SVG}title") for chart in charts] == [
-        "Validation learning curves", "ROC curve", "Calibration"]
+        "Validation learning curves", "ROC curve", "Calibration",
+        "Permutation importance (loss of auroc, held-out folds)"]
     assert "<img" not in page and "src=" not in page and "href=" not in page  # self-contained
     board = report.leaderboard(sweep.uri, sweep_id=SWEEP)
     legends = [[t.text for t in chart.findall(f".//{SVG}g[@class='legend']/{SVG}text")] for chart in charts]
@@ -193,7 +194,9 @@ def test_build_report_writes_the_three_files_with_inline_figures(sweep, built):
         assert f"<h3>{heading}</h3>" in page
     assert "internal validation only" in page and "569 rows" in page
     assert "model.name ∈ {logistic, mlp}" in page and "median imputation" in page
-    assert "mean radius" not in page  # nothing about the predictors beyond the settings
+    # Predictors are named by the importance figure and the TRIPOD paragraph on it, never elsewhere.
+    before_importance = page.split("<h2>Permutation importance")[0]
+    assert "mean radius" not in before_importance and "Feature importance" in page
 
 
 def test_paired_comparison_of_the_best_two_is_reported(sweep, built):

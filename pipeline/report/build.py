@@ -16,6 +16,7 @@ import yaml
 from .. import PROJECT_ROOT, tracking
 from ..config import ExperimentConfig, validate
 from ..errors import ConfigError
+from .clinical import Clinical, read_clinical
 from .comparison import OutOfFold, read_oof
 from .html import render_html
 from .leaderboard import leaderboard_frame, markdown_leaderboard
@@ -52,9 +53,10 @@ def build_report(uri: str, sweep_id: str | None = None, experiment: str | None =
         oof = {run["run_id"]: _download_oof(uri, run["run_id"], tmp) for run in ranked}
         folds = {run["run_id"]: _download_folds(uri, run["run_id"], tmp) for run in ranked}
         best_config = _download_config(uri, ranked[0]["run_id"], tmp) if ranked else None
+        clinical = read_clinical(uri, ranked, runs, tmp)
     nested = nested_estimate(ranked, oof, folds, _task(ranked or runs))
     context = ReportContext(uri, sweep_id, experiment, metric, top, board, runs, ranked, oof,
-                            best_config, nested)
+                            best_config, nested, clinical)
     (out_dir / "leaderboard.csv").write_text(board.to_csv(index=False))
     (out_dir / "leaderboard.md").write_text(markdown_leaderboard(board, metric, context.title))
     (out_dir / "report.html").write_text(render_html(context))
@@ -87,6 +89,7 @@ class ReportContext:
     oof: dict  # run id -> OutOfFold | None, for every finished run
     best_config: ExperimentConfig | None  # the best run's settings, typed
     nested: NestedEstimate | str  # the selection-honest estimate, or why there is none
+    clinical: Clinical | None = None  # importance, subgroups, external validations
 
     @property
     def title(self) -> str:

@@ -9,6 +9,7 @@ import jinja2
 from markupsafe import Markup
 
 from .. import plots, tracking
+from .clinical import clinical_html
 from .comparison import compare_with_best, incomparable, paired_sentence
 from .leaderboard import (
     board_metrics,
@@ -40,7 +41,7 @@ def render_html(c) -> str:
         ci_method=ci_method(c.board),
         board=_board(c), learning_curves=_learning_curves(c), n_shown=min(c.top, len(c.ranked)),
         curves=_curves(c), comparisons=_comparisons(c), nested=_nested(c),
-        warnings=_warnings(c), tripod=tripod_summary(c),
+        warnings=_warnings(c), tripod=tripod_summary(c), clinical=clinical_html(c),
     )
 
 
@@ -86,7 +87,9 @@ def _curves(c) -> dict:
         else:
             shown[labels[run["run_id"]]] = c.oof[run["run_id"]].prediction
     y = c.oof[best["run_id"]].y
-    figures = [Markup(plots.roc_curve(y, shown).to_svg()), Markup(plots.calibration_curve(y, shown).to_svg())]
+    groups = c.oof[best["run_id"]].clusters  # the smoothed curves' bands resample whole patients
+    figures = [Markup(plots.roc_curve(y, shown).to_svg()),
+               Markup(plots.calibration_curve(y, shown, groups=groups).to_svg())]
     return {"figures": figures, "notes": notes}
 
 

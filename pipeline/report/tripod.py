@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import ExperimentConfig
+from .clinical import tripod_sections
 from .comparison import OutOfFold
 from .leaderboard import board_metrics, mean_sd, num, varied_params
 
@@ -24,13 +25,14 @@ def tripod_summary(c) -> list[tuple[str, list[str]]]:
     if config is None:
         return [("Summary", [f"The best run ({best['run_id']}) has no readable config.yaml "
                              "artifact, so its settings cannot be summarised."]),
-                ("Performance", _performance_text(c, best))]
+                ("Performance", _performance_text(c, best)), *tripod_sections(c)]
     return [
         ("Data and outcome", _data_text(c, best, config)),
         ("Missing data", _missing_text(config, varied)),
         ("Model and tuning", _model_text(c, best, config, varied)),
         ("Internal validation", _validation_text(config, c.task)),
         ("Performance", _performance_text(c, best)),
+        *tripod_sections(c),  # recalibration, importance, subgroups, external validation
     ]
 
 
@@ -153,6 +155,11 @@ def _performance_text(c, best: dict) -> list[str]:
             f"{m.removesuffix('_tuned')} {num(best['metrics'][m])} (95% CI "
             f"{num(best['metrics'].get(m + '_ci_low'))} to {num(best['metrics'].get(m + '_ci_high'))})"
             for m in tuned) + ".")
+    if c.clinical is not None and c.clinical.validations:
+        text.append("These figures are internal validation (development and evaluation on the same "
+                    "data source); external validation on other tables follows below. Clinical "
+                    "usefulness is not established by this report.")
+        return text
     text.append("This is internal validation only: development and evaluation used the same data "
                 "source. Performance in other hospitals, populations or periods (external "
                 "validation), and clinical usefulness, are not established by this report.")
