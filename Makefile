@@ -10,7 +10,7 @@ LAUNCHER ?= joblib
 PORT     ?= 5000
 SWEEP    ?=
 
-.PHONY: help setup run sweep report server ui data test test-fast test-cluster cluster-up cluster-down lint bench clean
+.PHONY: help setup run sweep report validate server ui data test test-fast test-cluster cluster-up cluster-down lint bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ sweep: $(STAMP) ## run a sweep from conf/experiment/ (EXP=name, LAUNCHER=joblib|
 
 report: $(STAMP) ## HTML + Markdown + CSV comparison of a sweep (SWEEP=id; default: the latest)
 	$(BIN)/python -m pipeline.report $(if $(SWEEP),--sweep $(SWEEP))
+
+validate: $(STAMP) ## external validation of a run's model on another table (RUN=id DATASET=name [UPDATE=intercept|logistic] [ARGS="dataset.path=..."])
+	$(BIN)/python -m pipeline.validate model_run=$(RUN) dataset=$(DATASET) $(if $(UPDATE),update=$(UPDATE)) $(ARGS)
 
 server: $(STAMP) ## MLflow server + UI on http://127.0.0.1:$(PORT) over the project's store
 	MLFLOW_DISABLE_TELEMETRY=true MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false \
