@@ -153,6 +153,8 @@ RANGES = {
     "model.negative_slope": (0.0, None, True, False),
     "n_bootstrap": (0, None, True, False),
     "seed": (0, None, True, False),
+    "evaluation.importance_repeats": (1, None, True, False),
+    "evaluation.min_events": (1, None, True, False),
 }
 
 

@@ -169,7 +169,6 @@ def test_a_run_scores_its_pooled_predictions_by_subgroup(cohort):
     (("evaluation.subgroups=[age_band]", "evaluation.bands={age:[50,10]}"), "ascending edges"),
     (("evaluation.bands={sex:[0,1]}",), "bands need a numeric column"),
     (("evaluation.bands={weight:[0,1]}",), "'weight', which is not a feature column"),
-    (("evaluation.min_events=0",), "at least 1"),
 ])
 def test_settings_that_cannot_be_scored_fail_before_training(cohort, overrides, message):
     from tests.conftest import compose_config
@@ -178,3 +177,11 @@ def test_settings_that_cannot_be_scored_fail_before_training(cohort, overrides, 
                                      "dataset.target=outcome", *overrides))
     with pytest.raises(ConfigError, match=message):
         run_experiment(config)
+
+
+@pytest.mark.parametrize("key", ["evaluation.min_events", "evaluation.importance_repeats"])
+def test_counts_below_one_are_refused_naming_the_key(key):
+    from tests.conftest import compose_config
+
+    with pytest.raises(ConfigError, match=rf"{key}=0 is out of range: it must be >= 1"):
+        validate(compose_config(f"{key}=0"))
