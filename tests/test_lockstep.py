@@ -226,12 +226,12 @@ def test_stacked_gradient_equals_the_reference_network(dropout):
     fold = _fold(0, 23, "softmax", weighted=True)
     nets = _networks(3, (7, 4), "softmax", "tanh")
     net_stack = StackedNetwork.from_networks(nets)
-    X1 = np.concatenate([np.broadcast_to(fold.X, (3, 23, 6)), np.ones((3, 23, 1))], axis=2)
+    X = np.broadcast_to(fold.X, (3, 23, 6))
     T = np.broadcast_to(fold.T, (3, 23, 3))
     w = np.broadcast_to(fold.weights, (3, 23))
     loss = get_loss("cross_entropy", "softmax")
     rngs = [np.random.default_rng(k) for k in range(3)]
-    losses = net_stack.batch_gradient(slice(0, 3), X1, T, w, loss, 0.01, 0.02, dropout,
+    losses = net_stack.batch_gradient(slice(0, 3), X, T, w, loss, 0.01, 0.02, dropout,
                                       rngs if dropout else None)
     for k, net in enumerate(nets):
         masks = None

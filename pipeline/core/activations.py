@@ -20,8 +20,9 @@ class Activation(Hyperparameters):
         """Overwrite ``z`` (any shape) with ``f(z)`` and return it."""
         raise NotImplementedError
 
-    def backward(self, a, delta):
-        """Multiply ``delta`` in place by ``f'(z)``, computed from the output ``a = f(z)``."""
+    def backward(self, a, delta, scratch=None):
+        """Multiply ``delta`` in place by ``f'(z)``, computed from the output ``a = f(z)``;
+        ``scratch``: an optional bool array of a's shape to use instead of allocating."""
         raise NotImplementedError
 
 
@@ -33,7 +34,7 @@ class Identity(Activation):
     def forward(self, z):
         return z
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         return delta
 
 
@@ -45,7 +46,7 @@ class Sigmoid(Activation):
     def forward(self, z):
         return sigmoid(z, out=z)
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         delta *= a
         delta *= 1.0 - a
         return delta
@@ -59,7 +60,7 @@ class Tanh(Activation):
     def forward(self, z):
         return np.tanh(z, out=z)
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         delta *= 1.0 - a * a
         return delta
 
@@ -72,9 +73,9 @@ class ReLU(Activation):
     def forward(self, z):
         return np.maximum(z, 0.0, out=z)
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         # Multiplying by the boolean mask is ~18x faster than heaviside/copyto(where=).
-        delta *= a > 0
+        delta *= a > 0 if scratch is None else np.greater(a, 0.0, out=scratch)
         return delta
 
 
@@ -92,7 +93,7 @@ class LeakyReLU(Activation):
         # max(z, slope * z) equals the piecewise definition for 0 <= slope < 1.
         return np.maximum(z, self.negative_slope * z, out=z)
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         # a has the sign of z, so the mask can come from the output.
         delta *= np.where(a > 0, 1.0, self.negative_slope).astype(delta.dtype, copy=False)
         return delta
@@ -106,7 +107,7 @@ class Softplus(Activation):
     def forward(self, z):
         return np.logaddexp(0.0, z, out=z)
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         delta *= -np.expm1(-a)
         return delta
 
@@ -121,7 +122,7 @@ class HardThreshold(Activation):
         np.greater(z, 0.0, out=z, casting="unsafe")
         return z
 
-    def backward(self, a, delta):
+    def backward(self, a, delta, scratch=None):
         raise ValueError(
             "activation 'hard_threshold' cannot be trained by backpropagation: its gradient is "
             "zero almost everywhere. Use it only with hand-set weights, or train with "

@@ -1,6 +1,5 @@
-"""Each model's rows for lock-step training: stacked, with the ones column of the folded
-bias (``stack.py``), and cut into mini-batches, reshuffled every epoch by each model's own
-generator exactly as a lone model's would be.
+"""Each model's rows for lock-step training: stacked, and cut into mini-batches, reshuffled
+every epoch by each model's own generator exactly as a lone model's would be.
 
 Models with different numbers of rows share one (K, n_max, .) array; a model's rows past
 its own count are never read. At each step the models whose batches have the same size
@@ -12,32 +11,23 @@ consecutive models, i.e. a slice: views, never copies.
 
 import numpy as np
 
-# A shuffled copy of all rows larger than this is not made: each batch is gathered from
-# the rows instead (the same batches, so the same numbers), and training needs no more
-# memory than one copy of the data (job B: 200,000 x 65 float32 = 52 MB).
-COPY_LIMIT_BYTES = 32 * 2**20
+# Up to this size one shuffled copy of all rows is made per epoch (one np.take per model:
+# job B's 200,000 x 64 float32 rows in ~10 ms); beyond it each batch is gathered from the
+# rows (the same batches, so the same numbers; ~4x slower in total, but no copy).
+COPY_LIMIT_BYTES = 64 * 2**20
 
 
 class StackedRows:
-    """``parts[k] = (X, T, weights or None)`` of K models as (K, n_max, n_inputs + 1) inputs
-    with a trailing column of ones, (K, n_max, n_outputs) targets, (K, n_max) weights."""
+    """``parts[k] = (X, T, weights or None)`` of K models as (K, n_max, n_inputs) inputs,
+    (K, n_max, n_outputs) targets and (K, n_max) weights. One model's arrays are used in
+    place (no copy) when they already have the dtype and layout."""
 
     def __init__(self, parts, dtype):
         self.n = [len(X) for X, _, _ in parts]
         if parts and (any(w is None for _, _, w in parts) != all(w is None for _, _, w in parts)):
             raise ValueError("give sample weights for every fold or for none: a fold without "
                              "them is fitted by the unweighted mean, which has other rounding.")
-        k, n_max = len(parts), max(self.n, default=0)
-        n_inputs, n_outputs = parts[0][0].shape[1], parts[0][1].shape[1]
-        self.X1 = np.zeros((k, n_max, n_inputs + 1), dtype)
-        self.X1[..., -1] = 1.0
-        self.T = np.zeros((k, n_max, n_outputs), dtype)
-        self.w = None if parts[0][2] is None else np.zeros((k, n_max), dtype)
-        for j, (X, T, w) in enumerate(parts):
-            self.X1[j, :len(X), :-1] = X
-            self.T[j, :len(X)] = T
-            if w is not None:
-                self.w[j, :len(X)] = w
+        self.X, self.T, self.w = (_stack([part[i] for part in parts], dtype) for i in range(3))
 
     @classmethod
     def _empty(cls):
@@ -47,13 +37,13 @@ class StackedRows:
         """The models ``index`` (an integer array) only, rows copied."""
         rows = self._empty()
         rows.n = [self.n[i] for i in index]
-        rows.X1, rows.T = self.X1[index], self.T[index]
+        rows.X, rows.T = self.X[index], self.T[index]
         rows.w = None if self.w is None else self.w[index]
         return rows
 
     def group(self, lo, hi):
         """Inputs, targets and weights of models lo..hi-1 (views)."""
-        return self.X1[lo:hi], self.T[lo:hi], None if self.w is None else self.w[lo:hi]
+        return self.X[lo:hi], self.T[lo:hi], None if self.w is None else self.w[lo:hi]
 
     def groups(self, models):
         """Runs ``(lo, hi, n)`` of consecutive models among ``models`` (sorted) with equal,
@@ -79,11 +69,16 @@ class Batches:
         self.shuffled = [size < n for size, n in zip(self.sizes, rows.n)]
         self.steps = self._schedule()
         self.orders = [None] * len(rows.n)
-        self._copy = any(self.shuffled) and rows.X1.nbytes <= COPY_LIMIT_BYTES
+        self._copy = any(self.shuffled) and rows.X.nbytes <= COPY_LIMIT_BYTES
         self._gathered = {}
         if self._copy:  # one shuffled copy per epoch: batches are slices of it
-            self.X1, self.T = rows.X1.copy(), rows.T.copy()
-            self.w = None if rows.w is None else rows.w.copy()
+            self.X, self.T = np.empty_like(rows.X), np.empty_like(rows.T)
+            self.w = None if rows.w is None else np.empty_like(rows.w)
+            for j, shuffled in enumerate(self.shuffled):
+                if not shuffled:  # one batch, in the given order: copied once
+                    n = rows.n[j]
+                    for source, target in self._arrays():
+                        target[j, :n] = source[j, :n]
         self.total_weight = [float(n) for n in rows.n] if rows.w is None else \
             [float(rows.w[j, :n].sum()) for j, n in enumerate(rows.n)]
 
@@ -117,33 +112,42 @@ class Batches:
             n = rows.n[j]
             order = self.orders[j] = rng.permutation(n)
             if self._copy:
-                # mode="clip" avoids the hidden full copy that mode="raise" makes with out=.
-                np.take(rows.X1[j, :n], order, axis=0, out=self.X1[j, :n], mode="clip")
-                np.take(rows.T[j, :n], order, axis=0, out=self.T[j, :n], mode="clip")
-                if rows.w is not None:
-                    np.take(rows.w[j, :n], order, out=self.w[j, :n], mode="clip")
+                for source, target in self._arrays():
+                    # mode="clip" avoids the hidden full copy that mode="raise" makes with out=.
+                    np.take(source[j, :n], order, axis=0, out=target[j, :n], mode="clip")
+
+    def _arrays(self):
+        """(source, shuffled copy) pairs: inputs, targets and weights when there are any."""
+        pairs = [(self.rows.X, self.X), (self.rows.T, self.T)]
+        return pairs if self.w is None else pairs + [(self.rows.w, self.w)]
 
     def batch(self, lo, hi, start, size):
-        """Inputs, targets and weights (or None) of the batch of models lo..hi-1."""
+        """Inputs, targets and weights (or None) of the batch of models lo..hi-1: fixed
+        arrays (views of the shuffled copy, or gather buffers), filled by :meth:`fill`."""
         if self._copy:
             rows = slice(start, start + size)
-            return self.X1[lo:hi, rows], self.T[lo:hi, rows], \
+            return self.X[lo:hi, rows], self.T[lo:hi, rows], \
                 None if self.w is None else self.w[lo:hi, rows]
         if not any(self.shuffled[lo:hi]):
             return tuple(None if a is None else a[:, start:start + size]
                          for a in self.rows.group(lo, hi))
-        return self._gather(lo, hi, start, size)
-
-    def _gather(self, lo, hi, start, size):
         key = (hi - lo, size)
         if key not in self._gathered:
             rows = self.rows
-            self._gathered[key] = (np.empty((hi - lo, size, rows.X1.shape[2]), rows.X1.dtype),
+            self._gathered[key] = (np.empty((hi - lo, size, rows.X.shape[2]), rows.X.dtype),
                                    np.empty((hi - lo, size, rows.T.shape[2]), rows.T.dtype),
                                    None if rows.w is None else np.empty((hi - lo, size), rows.w.dtype))
-        out = self._gathered[key]
+        return self._gathered[key]
+
+    def needs_fill(self, lo, hi):
+        """Whether :meth:`fill` must gather the batch of models lo..hi-1 before each step."""
+        return not self._copy and any(self.shuffled[lo:hi])
+
+    def fill(self, lo, hi, start, size):
+        """Gather the batch of models lo..hi-1 into the arrays :meth:`batch` returned."""
+        out = self.batch(lo, hi, start, size)
         for j in range(lo, hi):
-            for source, target in zip((self.rows.X1, self.rows.T, self.rows.w), out):
+            for source, target in zip((self.rows.X, self.rows.T, self.rows.w), out):
                 if source is None:
                     continue
                 if self.shuffled[j]:
@@ -151,4 +155,16 @@ class Batches:
                             out=target[j - lo], mode="clip")
                 else:
                     np.copyto(target[j - lo], source[j, start:start + size])
-        return out
+
+
+def _stack(arrays, dtype):
+    """(K, n_max, ...) array of K arrays (rows past each one's count are zeros; unused)."""
+    if arrays[0] is None:
+        return None
+    if len(arrays) == 1:
+        return np.ascontiguousarray(arrays[0], dtype)[None]
+    n_max = max(len(a) for a in arrays)
+    out = np.zeros((len(arrays), n_max, *np.shape(arrays[0])[1:]), dtype)
+    for j, a in enumerate(arrays):
+        out[j, :len(a)] = a
+    return out

@@ -27,6 +27,7 @@ from .convergence import DivergenceGuard, PlateauMonitor, TrainingDivergedError
 from .losses import Loss, get_loss
 from .objectives import initial_loss
 from .optimizers import get_optimizer
+from .passes import row_dots
 from .regularization import EarlyStopping
 from .schedules import get_schedule
 from .stack import StackedNetwork
@@ -137,10 +138,9 @@ class _Run:
                       "standardised inputs.")
         else:
             advice = "Try a smaller learning_rate, gradient clipping (clip_norm) or standardised inputs."
-        n, X1, T, w = rows.n[slot], *rows.group(slot, slot + 1)
+        n, X, T, w = rows.n[slot], *rows.group(slot, slot + 1)
         with np.errstate(over="ignore", invalid="ignore"):
-            start = initial_loss(network, loss, X1[0, :n, :-1], T[0, :n],
-                                 None if w is None else w[0, :n])
+            start = initial_loss(network, loss, X[0, :n], T[0, :n], None if w is None else w[0, :n])
         self.guard = DivergenceGuard(start, float(np.abs(T[0, :n]).max(initial=0.0)), advice)
 
     def end_epoch(self, params, record, epoch, lr, stack=None, slot=None):
@@ -175,19 +175,36 @@ class _Trainer:
         """{slot: validation loss} of the models ``slots`` that have a validation set."""
         out, val = {}, self.val_rows
         for lo, hi, n in ([] if val is None else val.groups(slots)):
-            X1, T, w = val.group(lo, hi)
+            X, T, w = val.group(lo, hi)
             out.update(zip(range(lo, hi),
-                           self.stack.data_losses(slice(lo, hi), X1, T, w, n, self.loss)))
+                           self.stack.data_losses(slice(lo, hi), X, T, w, n, self.loss)))
         return out
 
     def final_gradient_norms(self, slots):
         """{slot: norm of dJ/dparams over all its rows, no dropout}, at the current weights."""
         out, config = {}, self.config
         for lo, hi, n in self.rows.groups(slots):
-            X1, T, w = self.rows.group(lo, hi)
-            self.stack.full_gradient(slice(lo, hi), X1, T, w, n, self.loss, config.l1, config.l2)
+            X, T, w = self.rows.group(lo, hi)
+            self.stack.full_gradient(slice(lo, hi), X, T, w, n, self.loss, config.l1, config.l2)
             out.update(zip(range(lo, hi), self.stack.grad_norms(slice(lo, hi))))
         return out
+
+
+@dataclass
+class _GroupStep:
+    """One group's part of a training step: models lo..hi-1, batches of equal shape."""
+
+    lo: int
+    hi: int
+    span: tuple  # (lo, hi, start, size) of the batch
+    fill: bool  # the batch must be gathered first
+    step: object  # passes.Pass
+    w: np.ndarray | None
+    params: np.ndarray
+    grad: np.ndarray
+    optimizer: object
+    shares: list  # each model's share of its epoch's loss (unweighted)
+    totals: list  # each model's total weight
 
 
 class _FirstOrder(_Trainer):
@@ -196,6 +213,7 @@ class _FirstOrder(_Trainer):
     def run(self):
         self.optimizer.reset(self.stack.params)
         self.batches = Batches(self.rows, self.config.batch_size)
+        self.plan = self._plan()
         for epoch in range(self.config.max_epochs):
             rates = [run.schedule.rate(epoch, run.monitored) for run in self.runs]
             records = self.epoch(rates)
@@ -208,31 +226,48 @@ class _FirstOrder(_Trainer):
 
     def epoch(self, rates):
         """One pass of every model over its shuffled rows: forward, loss, backward, update."""
-        stack, batches, config, loss = self.stack, self.batches, self.config, self.loss
+        batches, config, loss = self.batches, self.config, self.loss
         batches.shuffle([run.rng for run in self.runs])
         k = len(self.runs)
         losses, norms, counts = [0.0] * k, [0.0] * k, [0] * k
-        dropout = config.dropout
-        rngs = [run.rng for run in self.runs] if dropout > 0.0 else None
-        whole = (0, k)
-        for groups in batches.steps:
-            for lo, hi, start, size in groups:
-                rows = slice(lo, hi)
-                X1, T, w = batches.batch(lo, hi, start, size)
-                batch_losses = stack.batch_gradient(rows, X1, T, w, loss, config.l1, config.l2,
-                                                    dropout, rngs and rngs[lo:hi])
-                grad, params = stack.grad[rows], stack.params[rows]
-                batch_norms = stack.grad_norms(rows)
-                optimizer = self.optimizer if (lo, hi) == whole else self.optimizer.rows(rows)
-                optimizer.clip(grad, batch_norms)
-                optimizer.step(params, grad, rates[lo:hi])
-                sizes = [size] * (hi - lo) if w is None else w.sum(axis=-1).tolist()
-                for j, value, norm, part in zip(range(lo, hi), batch_losses, batch_norms, sizes):
-                    losses[j] += value * (part / batches.total_weight[j])
+        l1, l2, rate = config.l1, config.l2, config.dropout
+        for step in self.plan:
+            for g in step:
+                if g.fill:
+                    batches.fill(*g.span)
+                batch_losses = g.step.gradient(loss, l1, l2, rate)
+                batch_norms = [math.sqrt(value) for value in row_dots(g.grad, g.grad)]
+                g.optimizer.clip(g.grad, batch_norms)
+                g.optimizer.step(g.params, g.grad, rates[g.lo:g.hi])
+                shares = g.shares if g.w is None else \
+                    [s / total for s, total in zip(g.w.sum(axis=-1).tolist(), g.totals)]
+                for j, value, norm, share in zip(range(g.lo, g.hi), batch_losses, batch_norms,
+                                                 shares):
+                    losses[j] += value * share
                     norms[j] += norm
                     counts[j] += 1
         return [{"train_loss": value, "grad_norm": norm / count}
                 for value, norm, count in zip(losses, norms, counts)]
+
+    def _plan(self):
+        """Every step's groups, with all they touch bound once (``passes.Pass``)."""
+        batches, stack, k = self.batches, self.stack, len(self.runs)
+        rngs = [run.rng for run in self.runs] if self.config.dropout > 0.0 else None
+        plan = []
+        for groups in batches.steps:
+            step = []
+            for lo, hi, start, size in groups:
+                rows = slice(lo, hi)
+                X, T, w = batches.batch(lo, hi, start, size)
+                step.append(_GroupStep(
+                    lo=lo, hi=hi, span=(lo, hi, start, size), fill=batches.needs_fill(lo, hi),
+                    step=stack.bind(rows, X, T, w, rngs and rngs[lo:hi]), w=w,
+                    params=stack.params[rows], grad=stack.grad[rows],
+                    optimizer=self.optimizer if (lo, hi) == (0, k) else self.optimizer.rows(rows),
+                    shares=[size / total for total in batches.total_weight[lo:hi]],
+                    totals=batches.total_weight[lo:hi]))
+            plan.append(step)
+        return plan
 
     def end_epoch(self, epoch, rates, records):
         """Each model's epoch record, in fold order; the slots whose early stopping fired."""
@@ -269,6 +304,8 @@ class _FirstOrder(_Trainer):
             self.optimizer = self.optimizer.rows(keep)
             self.batches = Batches(self.rows, self.config.batch_size)
         self.runs = [self.runs[s] for s in keep]
+        if len(keep):
+            self.plan = self._plan()
 
 
 class _LBFGS(_Trainer):
@@ -321,8 +358,8 @@ class _LBFGS(_Trainer):
                         rows, *self.rows.group(lo, hi), n, self.loss, l2)
                 losses = self.linear[(lo, hi)]()
             else:
-                X1, T, w = self.rows.group(lo, hi)
-                losses = self.stack.full_gradient(rows, X1, T, w, n, self.loss, 0.0, l2)
+                X, T, w = self.rows.group(lo, hi)
+                losses = self.stack.full_gradient(rows, X, T, w, n, self.loss, 0.0, l2)
             penalties = self.stack.penalties(rows, 0.0, l2)
             for slot, value, penalty in zip(range(lo, hi), losses, penalties):
                 self.data_loss[slot] = value

@@ -11,6 +11,7 @@ hidden layers (one model or a stack of them).
 import numpy as np
 
 from .losses import BinaryCrossEntropy
+from .passes import row_dots
 from .regularization import add_penalty_gradient, penalty
 
 # Rows per forward/backward when all rows are evaluated: bounds the activation buffers
@@ -179,7 +180,7 @@ class LinearStack:
             delta, losses = self._logistic_delta(z)
         else:
             delta = self.loss.delta(z, self.T, self.delta)
-            losses = _row_dots(self.loss.value(z, self.T), self.scale)
+            losses = row_dots(self.loss.value(z, self.T), self.scale)
             delta *= self.scale[..., None]
         np.matmul(self.X1.transpose(0, 2, 1), delta, out=self.G)
         if self.l2:
@@ -196,13 +197,8 @@ class LinearStack:
         the delta of the weighted mean, and the data losses."""
         u = np.multiply(z, self.sign, out=self.u)
         sp = np.logaddexp(0.0, u, out=self.delta)
-        losses = _row_dots(self.scale, sp[..., 0])
+        losses = row_dots(self.scale, sp[..., 0])
         np.subtract(u, sp, out=sp)
         np.exp(sp, out=sp)
         sp *= self.signed_scale
         return sp, losses
-
-
-def _row_dots(a, b):
-    """Row-wise dot products of two (k, m) arrays, each the BLAS dot of one row with one row."""
-    return np.matmul(a[:, None, :], b[:, :, None]).ravel().tolist()

@@ -59,7 +59,7 @@ class Optimizer(Hyperparameters):
         float, or one per row of ``grad``)."""
         if self.clip_norm is None:
             return
-        norms = [norm] if np.ndim(grad) == 1 else norm
+        norms = norm if isinstance(norm, (list, tuple)) else [norm]
         factors = [float(self.clip_norm / n) if n > self.clip_norm else 1.0 for n in norms]
         if any(f != 1.0 for f in factors):
             grad *= per_row(factors, grad)
@@ -200,7 +200,7 @@ class Adam(Optimizer):
     def step(self, params, grad, lr):
         b1, b2 = float(self.beta1), float(self.beta2)
         self._t += 1
-        rates = [lr] * len(self._t) if np.ndim(lr) == 0 else lr
+        rates = lr if isinstance(lr, (list, tuple)) else [lr] * len(self._t)
         scale = (1.0 - b1) / math.sqrt(1.0 - b2)
         steps = [-float(rate) * math.sqrt(1.0 - b2**t) / (1.0 - b1**t) * scale
                  for rate, t in zip(rates, self._t.tolist())]
@@ -274,7 +274,7 @@ def per_row(values, like):
     """``values`` (a float, or one float per row of ``like``) as a multiplier for ``like``:
     a float when all rows share it, else a (K, 1) column in ``like``'s dtype. Either way
     each row is multiplied by its own value rounded to that dtype, as a float would be."""
-    if np.ndim(values) == 0:
+    if not isinstance(values, (list, tuple)):
         return float(values)
     first = values[0]
     if all(value == first for value in values):

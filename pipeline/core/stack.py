@@ -3,11 +3,13 @@
 The K models' parameters are the rows of ONE (K, P) array, so an optimizer updates them
 all with the few in-place operations it would use for one (``optimizers.py``). Within a
 row, each layer's weights and bias are folded into one block [W; b] of shape
-(n_in + 1, n_out), and every layer input carries a trailing column of ones::
+(n_in + 1, n_out), and every hidden layer's output carries a trailing column of ones::
 
     Z_i = [A_{i-1} 1] @ [W_i; b_i]                   forward: one product, no bias add
     d[W_i; b_i] = [A_{i-1} 1].T @ D_i                weight and bias gradient in one product
     D_{i-1} = (D_i @ [W_i; b_i].T)[..., :-1] * f'    (the ones column's entry is unused)
+
+(the first layer adds its bias instead: see ``passes.py``).
 
 A batch of each model is one slice of a (k, n, .) array (a model per leading index), and
 ``np.matmul`` makes for each slice the very BLAS call one model alone would make. Every
@@ -23,11 +25,14 @@ Elementwise work runs on whole buffers, ones column included (contiguous arrays 
 faster than the strided views without it); activations with f(1) != 1 then rewrite it.
 """
 
+import math
+
 import numpy as np
 
 from .activations import get_activation
-from .objectives import CHUNK_ROWS, LinearStack, _row_dots
+from .objectives import CHUNK_ROWS, LinearStack
 from .optimizers import per_row
+from .passes import Buffers, Pass, add_penalty_gradient, row_dots
 
 
 class StackedNetwork:
@@ -119,84 +124,29 @@ class StackedNetwork:
     def _buffers_for(self, k, n):
         """Activation and delta buffers for k models' batches of n rows, kept per shape."""
         if (k, n) not in self._buffers:
-            self._buffers[(k, n)] = _Buffers(k, n, self.layer_sizes, self.dtype)
+            self._buffers[(k, n)] = Buffers(k, n, self.layer_sizes, self.dtype)
         return self._buffers[(k, n)]
-
-    # --- forward and backward --------------------------------------------------------------
-
-    def forward(self, rows, X1, dropout=0.0, rngs=None):
-        """Logits (k, n, n_outputs) of the models ``rows`` on their batches ``X1`` (k, n,
-        n_inputs + 1), whose last column is ones. ``dropout``: inverted-dropout rate on
-        hidden units, masks drawn from ``rngs`` (one generator per model, each drawing
-        an (n, units) array per hidden layer, as a lone network does)."""
-        k, n = X1.shape[:2]
-        buf = self._buffers_for(k, n)
-        blocks = self._layer_views(rows)[0]
-        a = X1
-        for i, block in enumerate(blocks[:-1]):
-            h = buf.hidden[i]
-            np.matmul(a, block, out=h[..., :-1])
-            self.activation.forward(h)
-            if not self._keeps_ones:
-                h[..., -1] = 1.0
-            a = self._drop(buf, i, dropout, rngs) if dropout > 0.0 else h
-        return np.matmul(a, blocks[-1], out=buf.logits)
-
-    def _drop(self, buf, i, rate, rngs):
-        draw, keep, mask = buf.dropout(i)
-        for j, rng in enumerate(rngs):
-            rng.random(dtype=self.dtype, out=draw[j])
-        np.greater_equal(draw, rate, out=keep)
-        np.multiply(keep, self.dtype.type(1.0 / (1.0 - rate)), out=mask[..., :-1])
-        return np.multiply(buf.hidden[i], mask, out=buf.dropped[i])
-
-    def backward(self, rows, X1, delta, dropout=False):
-        """Backpropagate ``delta`` = dJ/dlogits (k, n, n_outputs) into ``grad[rows]``."""
-        k, n = X1.shape[:2]
-        buf = self._buffers_for(k, n)
-        blocks, grads = self._layer_views(rows)[:2]
-        for i in range(len(blocks) - 1, -1, -1):
-            a_prev = X1 if i == 0 else (buf.dropped if dropout else buf.hidden)[i - 1]
-            np.matmul(a_prev.transpose(0, 2, 1), delta, out=grads[i])
-            if i == 0:
-                return
-            d = buf.deltas[i - 1]
-            np.matmul(delta, blocks[i].transpose(0, 2, 1), out=d)
-            if dropout:
-                d *= buf.masks[i - 1]
-            self.activation.backward(buf.hidden[i - 1], d)
-            delta = d[..., :-1]
 
     # --- objective -------------------------------------------------------------------------
 
-    def batch_gradient(self, rows, X1, T, w, loss, l1=0.0, l2=0.0, dropout=0.0, rngs=None):
+    def bind(self, rows, X, T, w=None, rngs=None):
+        """A :class:`passes.Pass` of the models ``rows`` on the batch ``X`` (k, n, n_inputs),
+        targets ``T`` (k, n, n_outputs) and weights ``w`` (k, n) or None; ``rngs`` (one
+        generator per model) when dropout is on."""
+        return Pass(self, rows, X, T, w, rngs)
+
+    def batch_gradient(self, rows, X, T, w, loss, l1=0.0, l2=0.0, dropout=0.0, rngs=None):
         """Fill ``grad[rows]`` with each model's dJ/dparams on its batch (J of DESIGN.md:
-        weighted mean loss + penalties); return the batch data losses, one float per model.
+        weighted mean loss + penalties); return the batch data losses, one float per model."""
+        return self.bind(rows, X, T, w, rngs if dropout > 0.0 else None).gradient(
+            loss, l1, l2, dropout)
 
-        ``T`` (k, n, n_outputs) targets, ``w`` (k, n) sample weights or None.
-        """
-        z = self.forward(rows, X1, dropout, rngs)
-        buf = self._buffers_for(*X1.shape[:2])
-        delta = loss.delta(z, T, buf.delta)
-        values = loss.value(z, T)
-        if w is None:
-            scale = 1.0 / X1.shape[1]
-            losses = [value * scale for value in values.sum(axis=-1).tolist()]
-            delta *= scale
-        else:
-            scale = w / w.sum(axis=-1, keepdims=True)
-            losses = _row_dots(values, scale)
-            delta *= scale[..., None]
-        self.backward(rows, X1, delta, dropout > 0.0)
-        self.add_penalty_gradient(rows, l1, l2)
-        return losses
-
-    def full_gradient(self, rows, X1, T, w, n, loss, l1=0.0, l2=0.0):
+    def full_gradient(self, rows, X, T, w, n, loss, l1=0.0, l2=0.0):
         """dJ/dparams over each model's first ``n`` rows, without dropout, into ``grad[rows]``;
         returns the data losses. More than CHUNK_ROWS rows are taken in chunks, each
         weighted by its share of the total weight, so memory stays bounded."""
         if n <= CHUNK_ROWS:
-            return self.batch_gradient(rows, X1[:, :n], T[:, :n], _head(w, n), loss, l1, l2)
+            return self.batch_gradient(rows, X[:, :n], T[:, :n], _head(w, n), loss, l1, l2)
         first, k = rows.start, rows.stop - rows.start
         totals = [float(n)] * k if w is None else w[:, :n].sum(axis=-1).tolist()
         acc, values = np.zeros_like(self.grad[rows]), [0.0] * k
@@ -210,7 +160,7 @@ class StackedNetwork:
             groups = [(0, k)] if 0.0 not in shares else \
                 [(j, j + 1) for j, share in enumerate(shares) if share != 0.0]
             for lo, hi in groups:
-                losses = self.batch_gradient(slice(first + lo, first + hi), X1[lo:hi, part],
+                losses = self.batch_gradient(slice(first + lo, first + hi), X[lo:hi, part],
                                              T[lo:hi, part], None if wc is None else wc[lo:hi],
                                              loss)
                 for j, value in enumerate(losses, lo):
@@ -222,38 +172,32 @@ class StackedNetwork:
         self.add_penalty_gradient(rows, l1, l2)
         return values
 
-    def data_losses(self, rows, X1, T, w, n, loss):
+    def data_losses(self, rows, X, T, w, n, loss):
         """Each model's weighted mean loss on its first ``n`` rows, without dropout (chunks
         of CHUNK_ROWS rows); one float per model."""
         sums = None
         for start in range(0, n, CHUNK_ROWS):
             part = slice(start, min(start + CHUNK_ROWS, n))
-            values = loss.value(self.forward(rows, X1[:, part]), T[:, part])
-            chunk = values.sum(axis=-1).tolist() if w is None else _row_dots(values, w[:, part])
+            values = loss.value(self.bind(rows, X[:, part], T[:, part]).forward(), T[:, part])
+            chunk = values.sum(axis=-1).tolist() if w is None else row_dots(values, w[:, part])
             sums = chunk if sums is None else [a + b for a, b in zip(sums, chunk)]
         totals = [float(n)] * len(sums) if w is None else w[:, :n].sum(axis=-1).tolist()
         return [s / t for s, t in zip(sums, totals)]
 
-    def linear_objective(self, rows, X1, T, w, n, loss, l2):
+    def linear_objective(self, rows, X, T, w, n, loss, l2):
         """The exact, call-thrifty full-batch evaluator of models WITHOUT hidden layers
-        (``objectives.LinearStack``) over their first ``n`` rows."""
+        (``objectives.LinearStack``) over their first ``n`` rows (which it copies, with a
+        column of ones)."""
         blocks, grads, weights, weight_grads, _ = self._layer_views(rows)
-        return LinearStack(blocks[0], grads[0], X1[:, :n], T[:, :n], _head(w, n), loss, l2,
+        X1 = np.ones((X.shape[0], n, X.shape[2] + 1), self.dtype)
+        X1[..., :-1] = X[:, :n]
+        return LinearStack(blocks[0], grads[0], X1, T[:, :n], _head(w, n), loss, l2,
                            weights[0], weight_grads[0])
 
     def add_penalty_gradient(self, rows, l1, l2):
         """Add d(penalty)/dW to ``grad[rows]``: l1 sign(W) (a subgradient at 0) + l2 W."""
-        if not (l1 or l2):
-            return
-        _, _, weights, weight_grads, scratch = self._layer_views(rows)
-        for w, g, tmp in zip(weights, weight_grads, scratch):
-            if l2:
-                np.multiply(w, float(l2), out=tmp)
-                g += tmp
-            if l1:
-                np.sign(w, out=tmp)
-                tmp *= float(l1)
-                g += tmp
+        if l1 or l2:
+            add_penalty_gradient(list(zip(*self._layer_views(rows)[2:])), l1, l2)
 
     def penalties(self, rows, l1, l2):
         """l1 sum|W| + (l2 / 2) sum W**2 of each model ``rows``; one float per model."""
@@ -261,7 +205,7 @@ class StackedNetwork:
         totals = [0.0] * weights[0].shape[0]
         for w in weights:
             if l2:
-                totals = [t + 0.5 * l2 * s for t, s in zip(totals, _row_dots(w, w))]
+                totals = [t + 0.5 * l2 * s for t, s in zip(totals, row_dots(w, w))]
             if l1:
                 totals = [t + l1 * s for t, s in zip(totals, np.abs(w).sum(axis=-1).tolist())]
         return totals
@@ -269,39 +213,7 @@ class StackedNetwork:
     def grad_norms(self, rows):
         """L2 norm of each model's gradient ``grad[rows]``; one float per model."""
         g = self.grad[rows]
-        return [value ** 0.5 for value in _row_dots(g, g)]
-
-
-class _Buffers:
-    """Activations (with their ones column), deltas and dropout masks for k models' batches
-    of n rows: allocated once per shape, so training allocates nothing per batch that
-    grows with the layers."""
-
-    def __init__(self, k, n, sizes, dtype):
-        hidden = sizes[1:-1]
-        self.hidden = [_with_ones((k, n, u + 1), dtype) for u in hidden]
-        self.deltas = [np.empty((k, n, u + 1), dtype) for u in hidden]
-        self.logits = np.empty((k, n, sizes[-1]), dtype)
-        self.delta = np.empty_like(self.logits)
-        self.dropped = self.masks = None
-        self._shape, self._dtype = (k, n), dtype
-
-    def dropout(self, i):
-        """(draws, kept, mask) of hidden layer i, allocated at the first dropout pass."""
-        if self.masks is None:
-            k, n = self._shape
-            units = [h.shape[-1] - 1 for h in self.hidden]
-            self.draws = [np.empty((k, n, u), self._dtype) for u in units]
-            self.kept = [np.empty((k, n, u), bool) for u in units]
-            self.masks = [_with_ones((k, n, u + 1), self._dtype) for u in units]
-            self.dropped = [_with_ones((k, n, u + 1), self._dtype) for u in units]
-        return self.draws[i], self.kept[i], self.masks[i]
-
-
-def _with_ones(shape, dtype):
-    a = np.empty(shape, dtype)
-    a[..., -1] = 1.0
-    return a
+        return [math.sqrt(value) for value in row_dots(g, g)]
 
 
 def _reshaped(flat_rows, n_in, n_out):
