@@ -13,7 +13,7 @@ SWEEP    ?=
 .PHONY: help setup run sweep report validate server ui data test test-fast test-cluster cluster-up cluster-down lint bench clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,7 +58,7 @@ cluster-down: ## stop them and check that nothing is left running
 	python3 tests/cluster/services.py down
 
 test-cluster: $(STAMP) ## the SLURM + PostgreSQL tests (reuses a running cluster, else starts and stops one)
-	BIOTAB_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q tests/cluster
+	BIOTAB_CLUSTER_TESTS=1 $(BIN)/python -m pytest -q -s tests/cluster
 
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check pipeline tests bench

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import PROJECT_ROOT
 from .config import ConfigError, validate
 from .errors import stored_reason
+from .launch import signals
 from .launch.context import is_multirun, sweep_run_id, swept_values
 from .launch.job import experiment_name, finished_before, open_tracker, print_summary, record_invalid_config
 from .launch.workers import lasting_imports
@@ -36,6 +37,7 @@ def main(cfg: DictConfig) -> float | None:
     A failed job of a sweep returns None instead of raising, so the other jobs go on
     (Hydra's basic sweeper stops at a raising job); Optuna records it as a failed trial.
     """
+    signals.install()  # in this job's process (a launcher's worker, or this one)
     debug = bool(cfg.get("debug", False))
     raw = OmegaConf.to_container(cfg, resolve=True)
     try:
@@ -75,6 +77,16 @@ if __name__ == "__main__":
     # The imported module's main, not this __main__ copy's: the joblib launcher sends the
     # task function to a worker with every job, and functions of __main__ travel by value
     # (their code and globals pickled and rebuilt each time) instead of by name.
+    from pipeline.errors import killed_reason
+    from pipeline.launch import signals as imported_signals
     from pipeline.train import main as imported_main
 
-    imported_main()
+    imported_signals.install()
+    try:
+        imported_main()
+    except KeyboardInterrupt as interrupt:  # the open runs were closed KILLED on the way out
+        imported_signals.close_all()
+        print(f"\n{killed_reason(interrupt)}: the open runs were closed as KILLED", file=sys.stderr)
+        sys.exit(imported_signals.exit_code(interrupt))
+    finally:
+        imported_signals.close_all()

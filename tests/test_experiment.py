@@ -122,7 +122,9 @@ def test_pyfunc_model_reproduces_the_refit_probabilities(breast_cancer_run):
         del os.environ["MLFLOW_TRACKING_URI"]
     dataset = load_dataset(config.dataset)
     expected = fit_final_model(config, dataset).predict_proba(dataset.X)
-    np.testing.assert_array_equal(np.asarray(loaded.predict(dataset.X)), expected)
+    predicted = loaded.predict(dataset.X)  # with each probability: n_missing, out-of-range
+    np.testing.assert_array_equal(predicted["probability"], expected[:, 1])
+    assert (predicted["n_missing"] == 0).all()
 
 
 def test_no_feature_value_is_logged(compose, tmp_path, isolated_mlflow):

@@ -145,6 +145,9 @@ def test_swept_keys_come_from_sweeper_params_and_sweep_overrides():
         "overrides": {"task": ["experiment=lr_vs_mlp", "loss=cross_entropy,squared_error",
                                "model.hidden_layer_sizes=[64,32]", "+regularization.l1=range(0,2)"]}}})
     assert swept_keys(config) == ["model", "optimizer.learning_rate", "loss", "regularization.l1"]
+    ad_hoc = OmegaConf.create({"hydra": {"sweeper": {"params": None},
+                                         "overrides": {"task": ["loss=a,b", "seed=range(0,3)"]}}})
+    assert swept_keys(ad_hoc) == ["loss", "seed"]
 
 
 def test_names_say_what_was_swept():

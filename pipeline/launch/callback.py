@@ -15,6 +15,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ..errors import Interrupted, killed_reason
+from . import signals
 from .context import BLAS_THREADS, SWEEP_FILE, SWEEP_ID
 from .job import experiment_name
 from .sweep import close_sweep, open_sweep, reopen_sweep, write_json
@@ -37,6 +39,15 @@ class SweepCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        try:
+            self._start(config)
+        except SystemExit:
+            raise
+        except Exception as err:  # Hydra only warns about a callback's exceptions: stop the jobs
+            raise SystemExit(f"error: could not open the sweep: {type(err).__name__}: {err}") from err
+
+    def _start(self, config: DictConfig) -> None:
+        signals.install()
         for var in BLAS_THREADS:
             os.environ.setdefault(var, "1")  # inherited by the launcher's worker processes
         self.launcher, self.run_id = config.hydra.launcher, None
@@ -47,7 +58,7 @@ class SweepCallback(Callback):
         self.swept = swept = swept_keys(config)
         try:
             resumed = self._resume(config.get("resume"), sweep_file)
-        except Exception as err:  # Hydra only warns about a callback's exceptions
+        except Exception as err:
             raise SystemExit(f"error: {err}") from err
         # Before any worker starts: the jobs read it (config key sweep_id).
         self.sweep_id = (resumed["sweep_id"] if resumed else os.environ.get(SWEEP_ID)
@@ -81,7 +92,8 @@ class SweepCallback(Callback):
 
     def _opened(self, state) -> None:
         self.uri, self.run_id = state["tracking_uri"], state["run_id"]
-        atexit.register(self._close_if_open)
+        signals.on_exit(self._close_if_open)  # a signal, or the launcher raising
+        atexit.register(self._close_if_open)  # when the entry point is not pipeline.train
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -102,16 +114,18 @@ class SweepCallback(Callback):
 
     def _close_if_open(self):
         if self.run_id:  # the sweep process is ending before on_multirun_end ran
+            killed = signals.received and Interrupted(signals.received[-1])
+            reason = killed_reason(killed) if killed else "the sweep process ended before the jobs did"
             print(close_sweep(self.uri, self.experiment, self.sweep_id, self.run_id,
-                               self.report_dir, self.swept,
-                               "the sweep process ended before the jobs did")[0])
+                               self.report_dir, self.swept, reason, killed=bool(killed))[0])
 
 
 def swept_keys(config: DictConfig) -> list[str]:
     """What the sweep varies: the sweeper's parameters (an experiment file's, Optuna's) and
     the command line's sweep overrides (``loss=a,b``, ``lr=range(..)``), as job overrides
     spell their keys."""
-    params = OmegaConf.to_container(config.hydra.sweeper.get("params") or {}, resolve=False)
+    params = config.hydra.sweeper.get("params")  # None for the basic sweeper without a file
+    params = OmegaConf.to_container(params, resolve=False) if params else {}
     overrides = [*(f"{key}={value}" for key, value in params.items()), *config.hydra.overrides.task]
     parsed = OverridesParser.create().parse_overrides(overrides)
     return list(dict.fromkeys(o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()))

@@ -58,16 +58,20 @@ def sweep_name(overrides: str, swept=()) -> str:
     return " ".join(named or [o for key, o in keys.items() if not key.startswith("hydra")]) or "sweep"
 
 
-def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_reason=None):
+def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_reason=None,
+                killed=False):
     """List failures, print the leaderboard, write the report, name and describe the sweep
     run and close it (once); return what to show the user (ending with the link to the
-    sweep's view in the MLflow UI) and how many configurations finished."""
+    sweep's view in the MLflow UI) and how many configurations finished. ``killed``: the
+    sweep process was stopped by a signal (``failed_reason`` names it): the run ends KILLED."""
     from .. import tracking
 
     if tracking.run_status(uri, run_id) != "RUNNING":
         return "", 0
-    # Every job has returned: a run still RUNNING lost its process (kill -9, scancel, a node).
-    tracking.mark_orphans(uri, experiment, sweep_id, "the sweep's summary")
+    # Every job has returned, or was sent the signal that stops this sweep (its process
+    # group's): a run still RUNNING has lost its process.
+    tracking.mark_orphans(uri, experiment, sweep_id, "the sweep's summary",
+                          failed_reason if killed else None)
     runs = tracking.search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
     failed = [{"run_name": r["run_name"], "failure_reason": r["tags"].get("failure_reason", "")}
               for r in runs if r["status"] == "FAILED"]
@@ -82,7 +86,8 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
     except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
         log.warning("could not summarise the sweep: %s", err)
     finally:
-        tracking.end_sweep(uri, run_id, failed, len(runs), name, description)
+        tracking.end_sweep(uri, run_id, failed, len(runs), name, description,
+                           killed=failed_reason if killed else None)
     lines.append(f"sweep {sweep_id}: {len(runs)} configurations, {len(failed)} failed.")
     lines += compare_lines(uri, link)
     return "\n".join(lines), sum(r["status"] == "FINISHED" for r in runs)

@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
-from ..errors import stored_reason
+from ..errors import killed_reason, stored_reason
 from .models import log_model
 from .private import (
     MAX_METRICS_PER_BATCH,
@@ -57,7 +57,8 @@ class Tracker:
             parent: RunHandle | str | None = None) -> Iterator[RunHandle]:
         """Open a run, nested under ``parent`` (a handle or a run id, e.g. a sweep's run);
         FINISHED on normal exit, FAILED (with a ``failure_reason`` tag) on an exception,
-        KILLED on Ctrl-C. The exception is always re-raised."""
+        KILLED (the signal named) on Ctrl-C, SIGTERM or SIGHUP. The exception is always
+        re-raised."""
         run_tags = {**self.tags, **strings(tags or {})}
         if parent is not None:
             run_tags[MLFLOW_PARENT_RUN_ID] = parent if isinstance(parent, str) else parent.run_id
@@ -66,8 +67,8 @@ class Tracker:
         try:
             handle.log_params(params or {})
             yield handle
-        except KeyboardInterrupt:
-            handle._end(RunStatus.KILLED)
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, or a signal (errors.Interrupted)
+            handle._end(RunStatus.KILLED, killed_reason(interrupt))
             raise
         except Exception as exc:
             handle._end(RunStatus.FAILED, stored_reason(exc))

@@ -30,9 +30,10 @@ def start_sweep(uri: str, experiment: str, sweep_id: str, name: str, overrides: 
 
 
 def end_sweep(uri: str, run_id: str, failed: list[dict], n_jobs: int, name: str | None = None,
-              description: str | None = None) -> None:
-    """Close the sweep run: FINISHED unless every job failed; failures listed in tags; its
-    final ``name`` and Markdown ``description`` (the UI's run page) when given."""
+              description: str | None = None, killed: str | None = None) -> None:
+    """Close the sweep run: FINISHED unless every job failed, KILLED (with the reason
+    ``killed``) when a signal stopped it; failures listed in tags; its final ``name`` and
+    Markdown ``description`` (the UI's run page) when given."""
     client = MlflowClient(uri)
     summary = "; ".join(f"{f['run_name']}: {f['failure_reason']}" for f in failed)
     tags = {"n_jobs": n_jobs, "n_failed": len(failed), "failed_jobs": summary or "none"}
@@ -40,8 +41,10 @@ def end_sweep(uri: str, run_id: str, failed: list[dict], n_jobs: int, name: str 
         tags["mlflow.runName"] = name
     if description:
         tags["mlflow.note.content"] = description
+    if killed:
+        tags["failure_reason"] = killed
     client.log_batch(run_id, tags=[RunTag(k, v) for k, v in strings(tags).items()])
-    status = "FAILED" if failed and len(failed) >= n_jobs else "FINISHED"
+    status = "KILLED" if killed else "FAILED" if failed and len(failed) >= n_jobs else "FINISHED"
     client.set_terminated(run_id, status)
 
 
@@ -68,15 +71,16 @@ ORPHAN_REASON = ("orphaned: its process ended without closing the run (killed, o
                  "memory, or its node failed); marked KILLED by {by}")
 
 
-def mark_orphans(uri: str, experiment: str, sweep_id: str, by: str) -> int:
+def mark_orphans(uri: str, experiment: str, sweep_id: str, by: str, reason: str | None = None) -> int:
     """Mark KILLED the runs of a sweep left RUNNING by a process that died (configuration
-    runs and their folds); return how many configurations were orphaned. Call only when
-    no job of the sweep can still be running: its summary, or a resuming sweep."""
+    runs and their folds), with ``reason`` (default: orphaned, found ``by``); return how
+    many configurations were orphaned. Call only when no job of the sweep can still be
+    running: its summary, a resuming sweep, or a sweep stopped by a signal."""
     client = MlflowClient(uri)
     runs = [r for r in search_runs(uri, experiment, {"sweep_id": sweep_id})
             if r["status"] == "RUNNING" and r["tags"].get("biotab.role") in ("configuration", "fold")]
     for run in runs:
-        client.set_tag(run["run_id"], "failure_reason", ORPHAN_REASON.format(by=by))
+        client.set_tag(run["run_id"], "failure_reason", reason or ORPHAN_REASON.format(by=by))
         client.set_terminated(run["run_id"], "KILLED")
     return sum(r["tags"]["biotab.role"] == "configuration" for r in runs)
 

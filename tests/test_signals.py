@@ -1,0 +1,73 @@
+"""SIGTERM, SIGHUP and SIGINT (a time limit, a closed terminal, Ctrl-C) close the open fold,
+configuration and sweep runs as KILLED with the signal named, and exit with 128 + signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import MLFLOW_ENV, PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+LONG = ["optimizer.max_epochs=3000", "regularization=none", "n_bootstrap=20", "tracking.log_plots=false"]
+
+
+def _start(tmp_path, *overrides):
+    env = {k: v for k, v in os.environ.items() if k not in MLFLOW_ENV}
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.train", *overrides, *LONG,
+         f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", f"hydra.sweep.dir={tmp_path}/multirun"],
+        cwd=PROJECT_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True)
+
+
+def _runs(client):
+    if not os.path.exists(client.tracking_uri.removeprefix("sqlite:///")):
+        return []  # the run creates the store
+    found = client.get_experiment_by_name("breast_cancer")
+    return client.search_runs([found.experiment_id]) if found else []
+
+
+def _signal_once_a_fold_runs(process, client, signum, group=False):
+    deadline = time.monotonic() + 120
+    while not any(r.data.tags.get("biotab.role") == "fold" for r in _runs(client)):
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, "no fold run started within 120 s"
+        time.sleep(0.1)
+    (os.killpg if group else os.kill)(process.pid, signum)
+    return process.communicate(timeout=120)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signalled_run_is_killed_with_the_signal_named_and_exit_128_plus_signal(tmp_path, signum):
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    _, stderr = _signal_once_a_fold_runs(_start(tmp_path), client, signum)
+    name = signal.Signals(signum).name
+    runs = _runs(client)
+    # A fold's run is written when its training ends: the folds done are FINISHED, one being
+    # written KILLED, the configuration KILLED.
+    (configuration,) = [r for r in runs if r.data.tags["biotab.role"] == "configuration"]
+    assert configuration.info.status == "KILLED"
+    assert configuration.data.tags["failure_reason"] == f"killed by {name}"
+    assert {r.info.status for r in runs if r.data.tags["biotab.role"] == "fold"} <= {"FINISHED", "KILLED"}
+    assert f"killed by {name}: the open runs were closed as KILLED" in stderr
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_a_signalled_sweep_closes_its_sweep_run_killed(tmp_path, launcher):
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    process = _start(tmp_path, "-m", "loss=cross_entropy,squared_error", f"hydra/launcher={launcher}")
+    _signal_once_a_fold_runs(process, client, signal.SIGTERM, group=True)  # as SLURM signals a job
+    assert process.returncode == 128 + signal.SIGTERM
+    runs = _runs(client)
+    (sweep,) = [r for r in runs if r.data.tags.get("biotab.role") == "sweep"]
+    assert sweep.info.status == "KILLED" and sweep.data.tags["failure_reason"] == "killed by SIGTERM"
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    killed = [r for r in runs if r.data.tags.get("biotab.role") == "configuration" and r.info.status == "KILLED"]
+    assert killed and all(r.data.tags["failure_reason"] == "killed by SIGTERM" for r in killed)
