@@ -175,24 +175,6 @@ def test_the_deployed_model_carries_its_calibrator(recalibrated_run):
     assert isinstance(model.calibrator, LogisticCalibrator if method == "platt" else IsotonicCalibrator)
 
 
-def test_recalibrated_model_logs_and_loads_back(compose, tmp_path, isolated_mlflow):
-    import pandas as pd
-
-    from pipeline import tracking
-    from pipeline.tracking.lookup import load_model
-
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    config = validate(compose(*FAST[1:], "model=logistic", "calibration=platt", f"tracking.uri={uri}"))
-    result = run_experiment(config, tracking.Tracker(uri, "recalibration"))
-    loaded = load_model(uri, result.run_id)
-    dataset = load_dataset(config.dataset)
-    expected = fit_final_model(config, dataset).predict_proba(dataset.X)[:, 1]
-    output = loaded.predict_proba(dataset.X)  # the deployed model's table, or an array
-    p = output["probability"] if isinstance(output, pd.DataFrame) else output[:, 1]
-    np.testing.assert_allclose(np.asarray(p, dtype=float), expected, atol=1e-12)
-    assert result.run_name.endswith(" platt")
-
-
 @pytest.mark.parametrize("target,extra", [
     ("grade", ("objective=macro_auroc",)),
     ("stay", ("objective=r2", "loss=squared_error")),

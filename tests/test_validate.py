@@ -51,6 +51,7 @@ def store(tmp_path_factory):
     config = validate(compose_config(*FAST, "dataset=csv", f"dataset.path={folder / 'development.csv'}",
                                      "dataset.target=outcome", f"tracking.uri={uri}"))
     result = run_experiment(config, tracking.Tracker(uri, "development"))
+    result.config = config
     yield folder, uri, result
     os.environ.update(saved)
 
@@ -91,6 +92,12 @@ def test_validation_run_scores_the_logged_model_as_scikit_learn_does(store, caps
     finally:
         mlflow.set_tracking_uri(None)
     p = np.asarray(output["probability"] if isinstance(output, pd.DataFrame) else output[:, 1], float)
+    # the logged model is the recalibrated one (calibration=platt), calibrator included
+    from pipeline.experiment import fit_final_model
+
+    refit = fit_final_model(result.config, load_dataset(result.config.dataset))
+    assert result.run_name.endswith(" platt") and refit.method == "platt"
+    np.testing.assert_allclose(p, refit.predict_proba(external.X)[:, 1], atol=1e-12)
     m = run["metrics"]
     assert m["auroc"] == pytest.approx(roc_auc_score(external.y, p), abs=1e-12)
     offset = brentq(lambda a: np.sum(external.y - 1 / (1 + np.exp(-(a + logit(p))))), -20, 20, xtol=1e-14)
