@@ -193,12 +193,11 @@ def _columns_only(model) -> dict:
 
 
 def _stop_on_errors(findings: list, mode: str) -> None:
+    """Raise on errors (missing columns and columns of another kind always; units only with
+    schema=strict); the other findings go into the run's description and the summary."""
     always = ("missing column", "kind")
     stopping = [f for f in findings if f["severity"] == "error"
                 and (mode == "strict" or f["check"] in always)]
-    for finding in findings:
-        if finding not in stopping:
-            log.warning("%s", finding["message"])
     if stopping:
         raise SchemaError("the new table does not fit the model's training table:\n  "
                           + "\n  ".join(f["message"] for f in stopping))
@@ -231,6 +230,7 @@ def _record(tracking, uri, options, dataset_cfg, v: Validation, n_boot, seed) ->
               "n_bootstrap": n_boot, "seed": seed, "threshold": v.threshold,
               **flatten(dataset_cfg, "dataset.")}
     tags = {"biotab.role": "validation", "validates": model_run["run_id"], "dataset": dataset.name,
+            "dataset_file": Path(str(dataset.source)).name,  # the file's name, never its rows
             "dataset_fingerprint": dataset.fingerprint, "task": dataset.task,
             "n_rows": str(len(dataset.y)), "n_evaluated": str(v.rows.size), "update": update,
             "model_configuration": model_run["run_name"], "mlflow.note.content": describe(v, update)}

@@ -179,7 +179,7 @@ def test_build_report_writes_the_three_files_with_inline_figures(sweep, built):
     charts = [ET.fromstring(svg) for svg in re.findall(r"<figure>(.*?)</figure>", page, flags=re.S)]
     assert [chart.findtext(f"{SVG}title") for chart in charts] == [
         "Validation learning curves", "ROC curve", "Calibration",
-        "Permutation importance (loss of auroc, held-out folds)"]
+        "Permutation importance (auroc)"]
     assert "<img" not in page and "src=" not in page and "href=" not in page  # self-contained
     board = report.leaderboard(sweep.uri, sweep_id=SWEEP)
     legends = [[t.text for t in chart.findall(f".//{SVG}g[@class='legend']/{SVG}text")] for chart in charts]

@@ -23,7 +23,7 @@ def importance_chart(table: pd.DataFrame, top: int = 20) -> svg.Chart:
     metric = str(shown["metric"].iloc[0]) if len(shown) else "objective"
     labels = [svg.shorten(str(v), MAX_LABEL) for v in shown["variable"]]
     values = shown[["importance", "ci_low", "ci_high"]].to_numpy(dtype=float)
-    title = f"Permutation importance (loss of {metric}, held-out folds)"
+    title = f"Permutation importance ({metric})"
     chart, panel = _rows_chart(title, labels, [0.0, *values.ravel()])
     panel.xaxis(f"{metric} intact minus shuffled")
     _forest(panel, values, reference=0.0)

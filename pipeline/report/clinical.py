@@ -66,7 +66,7 @@ def clinical_html(c) -> dict:
     labels = dict(zip(c.board["run_id"], c.board["label"]))
     out = {"recalibration": _recalibration_rows(c.ranked, labels), "validations": [
         {"label": labels.get(v["tags"]["validates"], v["tags"]["validates"][:8]),
-         "dataset": v["tags"].get("dataset", "?"), "n": v["tags"].get("n_evaluated", "?"),
+         "dataset": _table_name(v["tags"]), "n": v["tags"].get("n_evaluated", "?"),
          "updating": v["tags"].get("update", "none"), "run_id": v["run_id"],
          "metrics": [_ci(v["metrics"], m) for m in VALIDATION]} for v in k.validations],
         "validation_headings": list(VALIDATION)}
@@ -156,11 +156,20 @@ def tripod_sections(c) -> list[tuple[str, list[str]]]:
     return sections
 
 
+def _table_name(tags: dict) -> str:
+    """The validation table: its dataset config, and its file when that says more."""
+    name, file = tags.get("dataset", "?"), tags.get("dataset_file")
+    return f"{name} ({file})" if file and not file.startswith(name) else name
+
+
 def _validation_sentence(v: dict) -> str:
     m, tags = v["metrics"], v["tags"]
     update = tags.get("update", "none")
     how = "" if update == "none" else f", after update={update} fitted on another part of that table"
-    return (f"{tags.get('model_configuration', '?')} on {tags.get('dataset', '?')} "
+    text = (f"{tags.get('model_configuration', '?')} on {_table_name(tags)} "
             f"({tags.get('n_evaluated', '?')} patients{how}): AUROC {_ci(m, 'auroc')}, calibration "
-            f"intercept {_ci(m, 'calibration_intercept')}, slope {_ci(m, 'calibration_slope')} "
-            f"(run {v['run_id']}).")
+            f"intercept {_ci(m, 'calibration_intercept')}, slope {_ci(m, 'calibration_slope')}")
+    if update != "none":
+        text += (f"; the model as logged, on the same patients: intercept "
+                 f"{_ci(m, 'original_calibration_intercept')}, slope {_ci(m, 'original_calibration_slope')}")
+    return text + f" (run {v['run_id']})."
