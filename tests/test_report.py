@@ -304,3 +304,18 @@ def test_main_refuses_a_missing_store_without_creating_it(tmp_path, capsys):
     assert "no MLflow store" in capsys.readouterr().err and not store.exists()
 
 
+def test_runs_of_another_table_are_never_ranked_with_the_others():
+    def run(i, fingerprint, auroc):
+        return {"run_name": f"c{i}", "run_id": f"r{i}", "status": "FINISHED", "experiment": "bc",
+                "tags": {"dataset_fingerprint": fingerprint, "task": "binary"}, "params": {"seed": str(i)},
+                "metrics": {"auroc": auroc, "auroc_ci_low": auroc - 0.05, "auroc_ci_high": auroc + 0.02}}
+
+    board = report.leaderboard_frame([run(0, "a" * 64, 0.80), run(1, "b" * 64, 0.99),
+                                      run(2, "a" * 64, 0.85)], "auroc")
+    ranked = board[board["status"] == "FINISHED"]
+    assert ranked["run_id"].tolist() == ["r2", "r0"] and ranked["rank"].tolist() == [1, 2]
+    (apart,) = board[board["status"] != "FINISHED"].itertuples()
+    assert apart.run_id == "r1" and apart.status == "FINISHED, other data" and pd.isna(apart.rank)
+    assert ("another table (dataset fingerprint bbbbbbbbbbbb, the ranked runs' is aaaaaaaaaaaa)"
+            in apart.failure_reason)
+    assert "FINISHED, other data" in report.format_leaderboard(board)

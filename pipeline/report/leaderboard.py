@@ -79,6 +79,7 @@ def leaderboard_frame(runs: Sequence[dict], metric: str) -> pd.DataFrame:
                 "experiment", "dataset", "task"] + [name + s for name in names for s in STATISTICS]
                + varied)
     frame = pd.DataFrame(rows, columns=columns)
+    _set_apart_other_data(frame, [run["tags"].get("dataset_fingerprint", "") for run in runs])
     finished = frame[frame["status"] == "FINISHED"]
     ranked = finished.loc[_sort_key(finished[metric], metric).sort_values(
         kind="stable", na_position="last").index].copy()
@@ -86,6 +87,26 @@ def leaderboard_frame(runs: Sequence[dict], metric: str) -> pd.DataFrame:
     board = pd.concat([ranked, frame[frame["status"] != "FINISHED"]], ignore_index=True)
     board["rank"] = board["rank"].astype("Int64")
     return board
+
+
+OTHER_DATA = "FINISHED, other data"
+
+
+def _set_apart_other_data(frame: pd.DataFrame, fingerprints: list[str]) -> None:
+    """Finished runs evaluated on another table than most (another dataset fingerprint: two
+    cohorts whose files share a name) are never ranked with them: their status becomes
+    :data:`OTHER_DATA`, with the reason. Ties go to the newest table."""
+    finished = [fp for fp, status in zip(fingerprints, frame["status"]) if status == "FINISHED"]
+    if len(set(finished)) < 2:
+        return
+    counts = Counter(finished)
+    main = max(reversed(finished), key=counts.__getitem__)  # runs come oldest first
+    for i, fp in enumerate(fingerprints):
+        if frame.at[i, "status"] == "FINISHED" and fp != main:
+            frame.at[i, "status"] = OTHER_DATA
+            frame.at[i, "failure_reason"] = (
+                f"evaluated on another table (dataset fingerprint {fp[:12] or 'missing'}, the ranked "
+                f"runs' is {main[:12]}): not ranked with them")
 
 
 def _check_metric(metric: str, finished: Sequence[dict]) -> None:

@@ -85,6 +85,7 @@ def ensure_experiment(name: str, uri: str) -> str:
     processes fails creating its tables. Losing a creation race for the experiment
     itself is harmless here (the winner's experiment is read back).
     """
+    check_store(uri)
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)  # creates a missing store
     _write_ahead_log(uri)
@@ -102,6 +103,64 @@ def ensure_experiment(name: str, uri: str) -> str:
             "or choose another name with tracking.experiment=..."
         )
     return experiment.experiment_id
+
+
+class StoreUnusableError(RuntimeError):
+    """The tracking store cannot or must not be used (a server that does not answer, a
+    SQLite file of another application, a directory that does not exist)."""
+
+
+HEALTH_TIMEOUT_S = 5.0
+
+
+@functools.cache  # once per process and store
+def check_store(uri: str) -> None:
+    """Refuse, before any training and without modifying anything, a store that would fail
+    (or be damaged) later: a tracking server that does not answer ``/health`` within
+    :data:`HEALTH_TIMEOUT_S`; a SQLite file whose directory does not exist (MLflow would
+    create it); a SQLite file of another application (MLflow would add its tables to it
+    and switch its journal mode)."""
+    scheme = urlsplit(uri).scheme
+    if scheme in ("http", "https"):
+        _check_server(uri)
+    path = sqlite_file(uri) if scheme == "sqlite" else None
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise StoreUnusableError(
+            f"tracking store {uri}: the directory {path.parent} does not exist. Create it, or "
+            "set tracking.uri (or MLFLOW_TRACKING_URI) to a file in an existing directory.")
+    if path.is_file() and path.stat().st_size:
+        tables = _sqlite_tables(path, uri)
+        if tables and not {"experiments", "runs", "alembic_version"} <= tables:
+            raise StoreUnusableError(
+                f"tracking store {uri}: {path.name} is a database of another application "
+                f"({len(tables)} tables, no MLflow tables); biotab leaves it untouched. Point "
+                "tracking.uri at a new file, e.g. sqlite:///mlflow.db.")
+
+
+def _check_server(uri: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_S).close()
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise StoreUnusableError(
+            f"the tracking server {uri} does not answer ({reason}). Start it (make server), "
+            "or set tracking.uri / MLFLOW_TRACKING_URI to one that runs.") from None
+
+
+def _sqlite_tables(path: Path, uri: str) -> set[str]:
+    """The table names of a SQLite file, read-only; refuse a file that is not SQLite."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as err:
+        raise StoreUnusableError(f"tracking store {uri}: {path.name} is not a SQLite database "
+                                 f"({err}); biotab leaves it untouched. Point tracking.uri "
+                                 "at a new file.") from None
 
 
 @functools.cache  # once per process and store: the file keeps the mode
