@@ -13,8 +13,8 @@ Importance of variable ``v`` on fold ``f`` is the objective on the intact rows m
 over the shuffles (the other way round for a loss), so that a larger value means a more
 important variable; scikit-learn's ``permutation_importance`` on the same pipeline and rows
 computes the same quantity. The reported value is the mean over all folds (of every repeat
-of repeated k-fold). Its 95% interval is a percentile bootstrap of that mean: patients
-(whole, when the data have groups) are resampled once over the whole table, and each fold
+of repeated k-fold). Its 95% interval is a percentile bootstrap of that mean: the
+predicted rows (whole patients, when the data have groups) are resampled once, and each fold
 is rescored on its share of the resample, permutations held fixed; the interval describes
 the test rows' sampling, not the refitting of the models.
 
