@@ -42,7 +42,7 @@ def test_a_sqlite_file_of_another_application_is_refused_and_left_untouched(tmp_
         db.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
         db.execute("INSERT INTO patients VALUES (1, 'x')")
     before = path.read_bytes()
-    with pytest.raises(StoreUnusableError, match=r"clinic.db is a database of another application \(1 tables"):
+    with pytest.raises(StoreUnusableError, match=r"clinic.db is a database of another application \(1 t"):
         tracking.Tracker(f"sqlite:///{path}", "bc")
     assert path.read_bytes() == before
     with sqlite3.connect(path) as db:
@@ -69,3 +69,14 @@ def test_an_mlflow_store_is_accepted(tmp_path):
     first = tracking.Tracker(uri, "bc").experiment_id
     tracking.store.check_store.cache_clear()  # a second process meets an existing store
     assert tracking.Tracker(uri, "bc").experiment_id == first
+
+
+def test_two_processes_creating_one_new_store_at_once_both_succeed(tmp_path):
+    script = ("import sys; from pipeline import tracking; "
+              "print(tracking.ensure_experiment(sys.argv[1], sys.argv[2]))")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    env = {k: v for k, v in os.environ.items() if k not in MLFLOW_ENV}
+    both = [subprocess.Popen([sys.executable, "-c", script, f"e{i}", uri], cwd=PROJECT_ROOT, env=env,
+                             text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    results = [p.communicate(timeout=120) for p in both]
+    assert [p.returncode for p in both] == [0, 0], [err[-1500:] for _, err in results]

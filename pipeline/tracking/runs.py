@@ -33,7 +33,7 @@ from .private import (
     MAX_TAG_VAL_LENGTH,
 )
 from .provenance import context_tags
-from .store import check_store, ensure_experiment
+from .store import ensure_experiment, open_client
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,9 @@ class Tracker:
     """Opens runs in one experiment of one store; ``tags`` go on every run (sweep id, commit, ...)."""
 
     def __init__(self, uri: str, experiment: str, tags: Mapping[str, str] | None = None):
-        check_store(uri)  # before a client touches it
         self.uri = uri
         self.experiment = experiment
-        self.client = MlflowClient(uri)
+        self.client = open_client(uri)
         self.experiment_id = ensure_experiment(experiment, uri)
         # mlflow.user / mlflow.source.* as the fluent API would set them (for the UI columns).
         self.tags = {**context_tags(), **strings(tags or {})}

@@ -85,9 +85,8 @@ def ensure_experiment(name: str, uri: str) -> str:
     processes fails creating its tables. Losing a creation race for the experiment
     itself is harmless here (the winner's experiment is read back).
     """
-    check_store(uri)
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)  # creates a missing store
+    client = open_client(uri)
+    experiment = client.get_experiment_by_name(name)
     _write_ahead_log(uri)
     if experiment is None:
         try:
@@ -103,6 +102,29 @@ def ensure_experiment(name: str, uri: str) -> str:
             "or choose another name with tracking.experiment=..."
         )
     return experiment.experiment_id
+
+
+def open_client(uri: str) -> MlflowClient:
+    """A client of a store that :func:`check_store` accepts. Creating the client creates a
+    missing SQLite store: under ``<store>.lock``, since two sweeps started at once on a new
+    file otherwise race through MLflow's migrations, and one fails."""
+    check_store(uri)
+    with _creating(uri):
+        return MlflowClient(uri)
+
+
+@contextlib.contextmanager
+def _creating(uri: str):
+    """Hold ``<store>.lock`` while a SQLite store may be created."""
+    path = sqlite_file(uri)
+    if path is None or (path.is_file() and path.stat().st_size):
+        yield
+        return
+    import fcntl
+
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 class StoreUnusableError(RuntimeError):

@@ -13,7 +13,7 @@ from ..errors import did_you_mean
 from .provenance import context_tags, runtime_tags
 from .queries import search_runs
 from .runs import strings
-from .store import check_store, ensure_experiment
+from .store import ensure_experiment, open_client
 
 
 def start_sweep(uri: str, experiment: str, sweep_id: str, name: str, overrides: str) -> str:
@@ -22,8 +22,7 @@ def start_sweep(uri: str, experiment: str, sweep_id: str, name: str, overrides: 
     It stays RUNNING while the jobs log (possibly from other processes or machines) and is
     closed by :func:`end_sweep`.
     """
-    check_store(uri)  # before a client touches it
-    client = MlflowClient(uri)
+    client = open_client(uri)
     tags = {**context_tags(), **runtime_tags(),
             "sweep_id": sweep_id, "biotab.role": "sweep", "overrides": overrides}
     run = client.create_run(ensure_experiment(experiment, uri), run_name=name, tags=strings(tags))
