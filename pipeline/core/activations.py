@@ -16,8 +16,10 @@ class Activation(Hyperparameters):
     name = "activation"
     trainable = True
 
-    def forward(self, z):
-        """Overwrite ``z`` (any shape) with ``f(z)`` and return it."""
+    def forward(self, z, zeros=None):
+        """Overwrite ``z`` (any shape) with ``f(z)`` and return it; ``zeros``: an optional
+        array of zeros of z's shape (``np.maximum`` with an array is ~6x faster than with
+        the scalar 0)."""
         raise NotImplementedError
 
     def backward(self, a, delta, scratch=None):
@@ -31,7 +33,7 @@ class Identity(Activation):
 
     name = "identity"
 
-    def forward(self, z):
+    def forward(self, z, zeros=None):
         return z
 
     def backward(self, a, delta, scratch=None):
@@ -43,7 +45,7 @@ class Sigmoid(Activation):
 
     name = "sigmoid"
 
-    def forward(self, z):
+    def forward(self, z, zeros=None):
         return sigmoid(z, out=z)
 
     def backward(self, a, delta, scratch=None):
@@ -57,7 +59,7 @@ class Tanh(Activation):
 
     name = "tanh"
 
-    def forward(self, z):
+    def forward(self, z, zeros=None):
         return np.tanh(z, out=z)
 
     def backward(self, a, delta, scratch=None):
@@ -70,8 +72,8 @@ class ReLU(Activation):
 
     name = "relu"
 
-    def forward(self, z):
-        return np.maximum(z, 0.0, out=z)
+    def forward(self, z, zeros=None):
+        return np.maximum(z, 0.0 if zeros is None else zeros, out=z)
 
     def backward(self, a, delta, scratch=None):
         # Multiplying by the boolean mask is ~18x faster than heaviside/copyto(where=).
@@ -89,7 +91,7 @@ class LeakyReLU(Activation):
             raise ValueError(f"negative_slope must be in [0, 1), got {negative_slope!r}.")
         self.negative_slope = float(negative_slope)
 
-    def forward(self, z):
+    def forward(self, z, zeros=None):
         # max(z, slope * z) equals the piecewise definition for 0 <= slope < 1.
         return np.maximum(z, self.negative_slope * z, out=z)
 
@@ -104,7 +106,7 @@ class Softplus(Activation):
 
     name = "softplus"
 
-    def forward(self, z):
+    def forward(self, z, zeros=None):
         return np.logaddexp(0.0, z, out=z)
 
     def backward(self, a, delta, scratch=None):
@@ -118,7 +120,7 @@ class HardThreshold(Activation):
     name = "hard_threshold"
     trainable = False
 
-    def forward(self, z):
+    def forward(self, z, zeros=None):
         np.greater(z, 0.0, out=z, casting="unsafe")
         return z
 
