@@ -216,12 +216,13 @@ def _build(cls, raw, prefix):
 
 
 def _reject_unknown(raw, known, group):
+    prefix, where = (f"{group}.", group) if group else ("", "the configuration")
     for key in raw:
         if key not in known:
-            hint = did_you_mean(key, known, prefix=f"{group}.")
+            hint = did_you_mean(key, known, prefix=prefix)
             raise ConfigError(
-                f"{group}.{key} is not a known configuration key.{hint} "
-                f"Valid keys of {group}: {', '.join(sorted(known))}."
+                f"{prefix}{key} is not a known configuration key.{hint} "
+                f"Valid keys of {where}: {', '.join(sorted(known))}."
             )
 
 

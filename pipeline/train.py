@@ -77,10 +77,16 @@ if __name__ == "__main__":
     # The imported module's main, not this __main__ copy's: the joblib launcher sends the
     # task function to a worker with every job, and functions of __main__ travel by value
     # (their code and globals pickled and rebuilt each time) instead of by name.
+    import os
+
+    from hydra.errors import HydraException
+
     from pipeline.errors import killed_reason
+    from pipeline.launch import overrides as imported_overrides
     from pipeline.launch import signals as imported_signals
     from pipeline.train import main as imported_main
 
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra's own errors reach the handler below
     imported_signals.install()
     try:
         imported_main()
@@ -88,5 +94,8 @@ if __name__ == "__main__":
         imported_signals.close_all()
         print(f"\n{killed_reason(interrupt)}: the open runs were closed as KILLED", file=sys.stderr)
         sys.exit(imported_signals.exit_code(interrupt))
+    except HydraException as err:  # the command line or conf/ could not be composed
+        print(f"error: {imported_overrides.explain(err, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(1)
     finally:
         imported_signals.close_all()

@@ -40,10 +40,17 @@ def test_main_returns_the_objective_metric(compose, tmp_path, isolated_mlflow):
     assert 0.0 < value < 0.25
 
 
-def test_unknown_override_fails_before_training_with_one_line(tmp_path):
-    result = _cli("optimizer.lerning_rate=0.1", f"tracking.uri=sqlite:///{tmp_path}/m.db")
-    assert result.returncode != 0
-    assert "lerning_rate" in result.stderr
+@pytest.mark.parametrize("override, said", [
+    ("optimizer.lerning_rate=0.1", "optimizer.lerning_rate is not a known configuration key. "
+                                   "Did you mean 'optimizer.learning_rate'?"),
+    ("optimzer.learning_rate=0.1", "optimzer is not a known configuration key. Did you mean 'optimizer'?"),
+    ("dataset.targt=y", "dataset.targt is not a known configuration key. Did you mean 'dataset.target'?"),
+])
+def test_a_misspelt_key_fails_before_training_with_our_did_you_mean(tmp_path, override, said):
+    result = _cli(override, f"tracking.uri=sqlite:///{tmp_path}/m.db")
+    assert result.returncode == 1
+    assert f"error: {said}" in result.stderr
+    assert "Traceback" not in result.stderr and "To append to your config" not in result.stderr
     assert not (tmp_path / "m.db").exists()  # nothing ran, not even the store
 
 
