@@ -63,10 +63,15 @@ test-cluster: $(STAMP) ## the SLURM + PostgreSQL tests (reuses a running cluster
 lint: $(STAMP) ## check style with ruff
 	$(BIN)/ruff check pipeline tests bench
 
-bench: $(STAMP) ## time training and evaluation against scikit-learn (PyTorch when installed), and a sweep's overhead
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_training.py
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_evaluation.py
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python bench/bench_sweep_overhead.py --repeat 3
+bench: $(STAMP) ## time training, lock-step folds, the GEMM floor, evaluation and sweeps against their peers; one table of ratios
+	rm -f outputs/bench/results.jsonl
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE BIOTAB_BENCH_RESULTS=$(CURDIR)/outputs/bench/results.jsonl $(BIN)/python bench/bench_training.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE BIOTAB_BENCH_RESULTS=$(CURDIR)/outputs/bench/results.jsonl $(BIN)/python bench/bench_lockstep.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE BIOTAB_BENCH_RESULTS=$(CURDIR)/outputs/bench/results.jsonl $(BIN)/python bench/bench_floor.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE BIOTAB_BENCH_RESULTS=$(CURDIR)/outputs/bench/results.jsonl $(BIN)/python bench/bench_evaluation.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE BIOTAB_BENCH_RESULTS=$(CURDIR)/outputs/bench/results.jsonl $(BIN)/python bench/bench_sweep_vs_sklearn.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE BIOTAB_BENCH_RESULTS=$(CURDIR)/outputs/bench/results.jsonl $(BIN)/python bench/bench_sweep_overhead.py --repeat 3
+	$(BIN)/python bench/table.py $(CURDIR)/outputs/bench/results.jsonl
 
 clean: ## remove the environment, tracking store and run outputs
 	rm -rf $(VENV) mlflow.db mlflow.db-wal mlflow.db-shm mlartifacts outputs multirun .pytest_cache

@@ -27,11 +27,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from table import record
 
 from pipeline import PROJECT_ROOT
 from pipeline.core.optimizers import LBFGS
@@ -44,6 +46,8 @@ JOBS = {
 SHARED_ENV = "BIOTAB_SHARED_DATASETS"
 PIMA_ZERO_AS_MISSING = ["PlGlcConc", "BloodP", "SkinThick", "TwoHourSerIns", "BMI"]
 LOGISTIC_TOLS = (1e-4, 1e-10)  # scikit-learn's default, ours
+PEER_VERSIONS = {"scikit-learn": lambda: sklearn.__version__,
+                 "PyTorch": lambda: __import__("torch").__version__}
 
 
 def job_data(name):
@@ -90,11 +94,11 @@ def alternated_medians(models, X, y, repeats):
     all alike."""
     times = [[] for _ in models]
     for _ in range(repeats):
-        for model, record in zip(models, times):
+        for model, seconds in zip(models, times):
             start = time.perf_counter()
             model.fit(X, y)
-            record.append(time.perf_counter() - start)
-    return [statistics.median(record) for record in times]
+            seconds.append(time.perf_counter() - start)
+    return [statistics.median(seconds) for seconds in times]
 
 
 def logistic_rows(repeats):
@@ -110,6 +114,9 @@ def logistic_rows(repeats):
             print(f"| {name} | {tol:g} | {ours_s * 1e3:.2f} | {ours.n_iter_} | {peer_s * 1e3:.2f} "
                   f"| {peer.n_iter_[0]} | {np.linalg.norm(a - b) / np.linalg.norm(b):.1e} "
                   f"| {ours_s / peer_s:.2f} |", flush=True)
+            record(f"lbfgs logistic regression, {name}, tol {tol:g}", ours_s, peer_s,
+                   f"LogisticRegression(lbfgs), scikit-learn {sklearn.__version__}",
+                   ours_s / peer_s, "<= 1")
 
 
 def median_seconds(fit, repeats):
@@ -215,6 +222,8 @@ def main():
                 peer_s = median_seconds(make(X, y, job, dtype), args.repeats)
                 print(f"| {name} | {np.dtype(dtype).name} | {ours_s:.3f} | {peer} | {peer_s:.3f} "
                       f"| {ours_s / peer_s:.2f} |", flush=True)
+                record(f"job {name} {np.dtype(dtype).name} fit", ours_s, peer_s,
+                       f"{peer} {PEER_VERSIONS[peer]()}", ours_s / peer_s)
             if name == "B" and dtype == np.float32:
                 sizes = (X.shape[1], *job["hidden"], 1)
                 flops = training_flops(len(X), sizes, job["epochs"])

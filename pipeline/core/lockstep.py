@@ -222,6 +222,7 @@ class _FirstOrder(_Trainer):
                 self.finish(stopped, "early_stopping")
                 if not self.runs:
                     return
+        self.batches = self.plan = None  # the shuffled copy is freed before the final pass
         self.finish(range(len(self.runs)), None)
 
     def epoch(self, rates):
