@@ -271,3 +271,25 @@ def test_failure_reason_in_mlflow_names_the_column_but_not_patient_values(compos
     reason = run.data.tags["failure_reason"]
     assert "column 'age'" in reason and "non-numeric" in reason
     assert "seventy-one" not in reason
+
+
+def test_data_warnings_reach_the_run_and_another_cohort_of_the_same_name_is_flagged(
+        compose, tmp_path, isolated_mlflow):
+    rng = np.random.default_rng(0)
+    for cohort in ("a", "b"):
+        (tmp_path / cohort).mkdir()
+        x = rng.normal(size=(300, 2))
+        y = (x[:, 0] + rng.normal(size=300) > 0).astype(int)
+        frame = pd.DataFrame({"record": np.arange(300) * 7 + 3, "x1": x[:, 0], "x2": x[:, 1], "y": y})
+        frame.sort_values("y").to_csv(tmp_path / cohort / "cohort.csv", index=False)
+    tags = []
+    for cohort in ("a", "b"):
+        _, uri, result = _tracked_run(compose, tmp_path, "dataset=csv", "dataset.target=y",
+                                      f"dataset.path={tmp_path / cohort}/cohort.csv",
+                                      "model=logistic", "evaluation=fast")
+        tags.append(MlflowClient(uri).get_run(result.run_id).data.tags)
+    assert "column 'record' holds a different whole number on every row" in tags[0]["warning.data"]
+    assert "other data" not in tags[0]["warning.data"]
+    assert ("already holds runs of dataset 'csv' on other data (1 other fingerprint(s))"
+            in tags[1]["warning.data"])
+    assert "**Warning:** data: column 'record'" in tags[1]["mlflow.note.content"]

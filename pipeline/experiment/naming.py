@@ -108,8 +108,10 @@ def warning_tags(notes, warnings) -> dict[str, str]:
     tags = {"biotab.notes": said} if said else {}
     for warning in warnings:
         kind = ("convergence" if warning.startswith("did not converge")
-                else "calibration" if warning.startswith("recalibration") else "events")
-        tags[f"warning.{kind}"] = warning
+                else "calibration" if warning.startswith("recalibration")
+                else "data" if warning.startswith("data: ") else "events")
+        key = f"warning.{kind}"
+        tags[key] = f"{tags[key]} {warning}" if key in tags else warning
     return tags
 
 

@@ -31,6 +31,7 @@ class RunRecorder(Protocol):
 class Tracker(Protocol):
     def run(self, name: str, params: Mapping | None = None, tags: Mapping | None = None,
             parent=None) -> contextlib.AbstractContextManager[RunRecorder]: ...
+    def fingerprints(self, dataset: str) -> set[str]: ...
 
 
 class NoTracking:
@@ -41,6 +42,9 @@ class NoTracking:
     @contextlib.contextmanager
     def run(self, name, params=None, tags=None, parent=None) -> Iterator[NoTracking]:
         yield self
+
+    def fingerprints(self, dataset):
+        return set()
 
     def log_params(self, params):
         pass

@@ -68,6 +68,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         dataset = load_dataset(config.dataset)
         check_task_settings(config, dataset.task)
         check_subgroups(config.evaluation, dataset.X, dataset.task)
+        data_warnings = _data_warnings(tracker, dataset)  # before this run is among them
         _log_dataset(parent, dataset)
         results = _run_folds(config, dataset, tracker, parent, name, swept or {})
         fit_seconds = sum(r.fit_seconds for r in results)
@@ -85,7 +86,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         headline = MAIN_METRICS[dataset.task]
         parent.log_model_metrics({key: summary[key] for m in headline
                                   for key in (m, f"{m}_ci_low", f"{m}_ci_high")})
-        found = result_warnings(results, summary, config) + calibration_warnings(results)
+        found = data_warnings + result_warnings(results, summary, config) + calibration_warnings(results)
         for warning in found:
             log.warning("%s: %s", name, warning)
         parent.set_tags({**warning_tags(notes, found), **interval_tags(scores, headline),
@@ -95,6 +96,18 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         return ExperimentResult(name, dataset.task, results, scores, summary,
                                 scores[config.objective]["value"], getattr(parent, "run_id", None),
                                 found, extras)
+
+
+def _data_warnings(tracker, dataset) -> list[str]:
+    """The table's leakage and provenance hints, and another cohort under the same name: the
+    experiment already holds runs of this dataset with another fingerprint."""
+    found = list(dataset.warnings)
+    others = tracker.fingerprints(dataset.name) - {dataset.fingerprint}
+    if others:
+        found.append(f"this experiment already holds runs of dataset '{dataset.name}' on other "
+                     f"data ({len(others)} other fingerprint(s)): two tables share a name. The "
+                     "report ranks only runs of one table; set tracking.experiment to keep them apart.")
+    return [f"data: {warning}" for warning in found]
 
 
 def _log_dataset(run, dataset):

@@ -77,6 +77,14 @@ class Tracker:
             handle._end(RunStatus.FINISHED)
 
 
+    def fingerprints(self, dataset: str) -> set[str]:
+        """The dataset fingerprints of this experiment's configuration runs of ``dataset``."""
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.dataset = '{dataset.replace(chr(39), '')}' and "
+            "tags.`biotab.role` = 'configuration'", max_results=1000)
+        return {r.data.tags["dataset_fingerprint"] for r in runs if "dataset_fingerprint" in r.data.tags}
+
+
 class RunHandle:
     """What a running configuration or fold records into its MLflow run."""
 
