@@ -79,13 +79,16 @@ def test_logit_interval_is_a_wald_interval_on_the_logit_scale():
     assert got[1] < 1  # inside the bounds, unlike a symmetric interval near 1
 
 
-def test_evaluate_uses_bca_by_default_and_counts_degenerate_resamples():
+def test_evaluate_uses_the_logit_interval_by_default_and_counts_degenerate_resamples():
     y, p = _binormal(30, 0.8, 0.1, seed=6)  # ~3 events: some resamples have none
     result = M.evaluate("binary", y, p, n_boot=300, seed=1)
     reps = bootstrap_replicates(y, p, "auroc", n_boot=300, seed=1)["replicates"]
     assert result["auroc"]["n_degenerate"] == np.sum(~np.isfinite(reps)) > 0
     assert (result["auroc"]["ci_low"], result["auroc"]["ci_high"]) == pytest.approx(
-        M.bootstrap_ci(y, p, "auroc", n_boot=300, seed=1, interval="bca"), abs=1e-12)
+        M.bootstrap_ci(y, p, "auroc", n_boot=300, seed=1, interval="logit"), abs=1e-12)
+    slope = result["calibration_slope"]  # unbounded: the percentile interval
+    assert (slope["ci_low"], slope["ci_high"]) == pytest.approx(
+        M.bootstrap_ci(y, p, "calibration_slope", n_boot=300, seed=1, interval="percentile"), abs=1e-12)
 
 
 def test_jackknife_leaves_out_whole_patients_and_pools_beyond_its_limit():

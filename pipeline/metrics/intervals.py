@@ -192,7 +192,7 @@ INTERVALS: dict[str, Interval] = {
 
 #: The interval :func:`pipeline.metrics.evaluate` reports unless told otherwise (chosen by
 #: bench/bench_interval_coverage.py: see the module docstring of ``bootstrap``).
-DEFAULT_INTERVAL = "bca"
+DEFAULT_INTERVAL = "logit"
 
 
 def check_interval(interval: str) -> str:
