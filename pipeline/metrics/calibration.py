@@ -75,7 +75,7 @@ def _newton_fits(x, y, w, fit_slope: bool, start, max_iter=50, tol=1e-10) -> np.
     beta = np.tile(start, (w.shape[0], 1))
     failed = (w @ y == 0) | (w @ (1.0 - y) == 0)  # one class only
     if fit_slope:
-        failed |= _separated(x, y, w)
+        failed |= separated(x, y, w)
     rows = np.flatnonzero(~failed)  # fits still iterating; the arrays below follow them
     wa, ba, lin = w[rows], beta[rows], lin[rows]
     mu, ll = _logistic_terms(ba[:1], x, wa, lin)  # every fit starts at the same point
@@ -102,7 +102,7 @@ def _newton_fits(x, y, w, fit_slope: bool, start, max_iter=50, tol=1e-10) -> np.
     return beta
 
 
-def _separated(x, y, w) -> np.ndarray:
+def separated(x, y, w) -> np.ndarray:
     """Per fit (row of ``w``): a threshold on ``x`` splits the classes of the rows it uses,
     ties at the threshold allowed (quasi-complete separation). The slope then has no finite
     maximum (Albert & Anderson, Biometrika 1984); Newton would creep towards infinity until

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import separated
 from .common import logit
 
 MIN_EVENTS_4_KNOTS = 40
@@ -198,17 +199,6 @@ def _halve(beta, step, X, y, w, ll, eta, max_halvings=30):
     return step, eta, ll_new
 
 
-def _separated(x, y, w) -> np.ndarray:
-    """Per resample: a threshold on ``x`` splits the classes of the rows drawn (ties allowed)."""
-    used = w > 0
-    positive, negative = used & (y == 1), used & (y == 0)
-    lo_pos = np.where(positive, x, np.inf).min(axis=1)
-    hi_pos = np.where(positive, x, -np.inf).max(axis=1)
-    lo_neg = np.where(negative, x, np.inf).min(axis=1)
-    hi_neg = np.where(negative, x, -np.inf).max(axis=1)
-    return (hi_neg <= lo_pos) | (hi_pos <= lo_neg)
-
-
 def spline_fits(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
     """The smoothed-calibration fit of every resample (row of ``w``).
 
@@ -226,7 +216,7 @@ def spline_fits(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.nda
         # Bootstrap fits lie near the fit on the average resample: fewer Newton steps from there.
         center = _newton(X, y, w.mean(axis=0, keepdims=True), start)[0]
         start = center if np.all(np.isfinite(center)) else start
-    bad = (w @ y == 0) | (w @ (1 - y) == 0) | _separated(x, y, w)
+    bad = (w @ y == 0) | (w @ (1 - y) == 0) | separated(x, y, w)
     beta = np.full((w.shape[0], X.shape[1]), np.nan)
     good = np.flatnonzero(~bad)
     block = max(1, _BLOCK_CELLS // x.size)
