@@ -74,5 +74,5 @@ bench: $(STAMP) ## time training, lock-step folds, the GEMM floor, evaluation an
 	$(BIN)/python bench/table.py $(CURDIR)/outputs/bench/results.jsonl
 
 clean: ## remove the environment, tracking store and run outputs
-	rm -rf $(VENV) mlflow.db mlflow.db-wal mlflow.db-shm mlartifacts outputs multirun .pytest_cache
+	rm -rf $(VENV) mlflow.db mlflow.db-wal mlflow.db-shm mlflow.db.lock mlartifacts outputs multirun .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
