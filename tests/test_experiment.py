@@ -293,3 +293,30 @@ def test_data_warnings_reach_the_run_and_another_cohort_of_the_same_name_is_flag
     assert ("already holds runs of dataset 'csv' on other data (1 other fingerprint(s))"
             in tags[1]["warning.data"])
     assert "**Warning:** data: column 'record'" in tags[1]["mlflow.note.content"]
+
+
+@pytest.mark.parametrize("overrides", [(), ("model=logistic",), ("regularization=dropout",),
+                                       ("preprocess.imbalance=oversample", "regularization=l1")])
+def test_folds_trained_in_lock_step_equal_each_fold_fitted_alone(compose, overrides):
+    from pipeline.experiment.estimator import build_estimator
+    from pipeline.experiment.folds import inner_split
+    from pipeline.preprocessing import build_preprocessor, oversample
+    from pipeline.splits import outer_splits
+
+    config = validate(compose("optimizer.max_epochs=20", "n_bootstrap=0", "split.n_splits=3",
+                              "tracking.enabled=false", "evaluation=fast", *overrides))
+    dataset = load_dataset(config.dataset)
+    result = run_experiment(config, None)
+    splits = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
+    for fold, (train, test) in zip(result.folds, splits, strict=True):
+        seed = config.seed + fold.index
+        fit_rows, val_rows = inner_split(config, dataset, train, seed)
+        pre = build_preprocessor(config.preprocess, dataset.numeric, dataset.categorical)
+        X_fit, y_fit = pre.fit_transform(dataset.X.iloc[fit_rows]), dataset.y[fit_rows]
+        if config.preprocess.get("imbalance") == "oversample":
+            X_fit, y_fit = oversample(X_fit, y_fit, np.random.default_rng(seed))
+        alone = build_estimator(config, dataset.task, seed).fit(
+            X_fit, y_fit, validation_data=(pre.transform(dataset.X.iloc[val_rows]), dataset.y[val_rows]))
+        np.testing.assert_array_equal(fold.prediction,
+                                      alone.predict_proba(pre.transform(dataset.X.iloc[test]))[:, 1])
+        assert fold.history["val_loss"] == alone.history_["val_loss"]

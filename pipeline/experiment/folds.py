@@ -1,7 +1,8 @@
-"""One outer fold: carve the inner validation part, fit preprocessing and network on the
-training part only (choosing l2 on the validation part when a grid is given), fit the
-recalibration and choose the threshold there, evaluate on the held-out part (and shuffle
-each variable there for permutation importance), and record the fold's run."""
+"""The outer folds: carve each one's inner validation part, fit preprocessing and network on
+the training part only (choosing l2 on the validation part when a grid is given; the folds'
+networks trained together in lock-step), fit the recalibration and choose the threshold on
+the validation part, evaluate on the held-out part (and shuffle each variable there for
+permutation importance), and record each fold's run."""
 
 from __future__ import annotations
 
@@ -64,13 +65,24 @@ class FittedPipeline:
         return prediction if self.calibrator is None else self.calibrator.transform(prediction)
 
 
-def run_fold(config, dataset, k, train, test, tracker, parent, progress, swept=None):
-    seed = config.seed + k
-    fit_rows, val_rows = inner_split(config, dataset, train, seed)
+def run_folds(config, dataset, folds, tracker, parent, progress, swept=None) -> list[FoldResult]:
+    """Fit every outer fold's pipeline, the networks trained together in lock-step (see
+    :func:`fit_pipelines`), then evaluate and record each fold. A fold's ``fit_seconds`` is
+    its share of the joint fit."""
+    parts = [(*inner_split(config, dataset, train, config.seed + k), config.seed + k)
+             for k, (train, _) in enumerate(folds)]
     start = time.perf_counter()
-    fitted = fit_pipeline(config, dataset, fit_rows, val_rows, seed,
-                          [_progress_callback(k, config, progress)])
-    fit_seconds = time.perf_counter() - start
+    fitted = fit_pipelines(config, dataset, parts,
+                           [[_progress_callback(k, config, progress)] for k in range(len(folds))])
+    fit_seconds = (time.perf_counter() - start) / len(folds)
+    return [finish_fold(config, dataset, k, test, parts[k], fitted[k], fit_seconds, tracker,
+                        parent, swept) for k, (_, test) in enumerate(folds)]
+
+
+def finish_fold(config, dataset, k, test, part, fitted, fit_seconds, tracker, parent, swept):
+    """Evaluate fold ``k``'s fitted pipeline on its held-out rows ``test`` (its threshold
+    chosen on its validation part) and record the fold's run."""
+    fit_rows, val_rows, seed = part
     model = fitted.pipeline.named_steps["model"]
     raw = predict(fitted.pipeline, dataset.X.iloc[test], dataset.task)
     prediction = fitted.calibrate(raw)
@@ -112,13 +124,68 @@ def inner_split(config, dataset, train, seed):
 
 
 def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()) -> FittedPipeline:
-    """Fit preprocessing on ``fit_rows`` only, then the network with ``val_rows`` monitored;
-    with ``regularization.l2_grid``, one network per l2 and the one with the best objective
-    on ``val_rows`` kept (ties go to the larger penalty); then, for a binary outcome, the
-    ``calibration`` method fitted on the kept network's ``val_rows`` predictions.
+    """:func:`fit_pipelines` of one part."""
+    return fit_pipelines(config, dataset, [(fit_rows, val_rows, seed)], [callbacks])[0]
 
-    The validation objective is the network's own: the calibrator is fitted on those rows,
-    and its score there would flatter it (isotonic regression most)."""
+
+def fit_pipelines(config, dataset, parts, callbacks) -> list[FittedPipeline]:
+    """For each part ``(fit_rows, val_rows, seed)``: preprocessing fitted on ``fit_rows`` only,
+    then the network with ``val_rows`` monitored; with ``regularization.l2_grid``, one network
+    per l2 and the one with the best objective on ``val_rows`` kept (ties go to the larger
+    penalty); then, for a binary outcome, the ``calibration`` method fitted on the kept
+    network's ``val_rows`` predictions. ``callbacks[i]``: part i's ``on_epoch_end`` list.
+
+    The parts' networks (for one l2) are trained together as one stacked model
+    (``NeuralNet*.fit_folds``, :mod:`pipeline.core.lockstep`): the same numbers as fitting
+    them one by one, in less time. The validation objective is the network's own: the
+    calibrator is fitted on those rows, and its score there would flatter it (isotonic
+    regression most)."""
+    prepared = [_prepare(config, dataset, *part) for part in parts]
+    best = [None] * len(parts)
+    for l2 in sorted(config.regularization.l2_grid or [config.regularization.l2], reverse=True):
+        models = _fit_in_lock_step(build_estimator(config, dataset.task, parts[0][2], l2=l2),
+                                   prepared, [seed for _, _, seed in parts], callbacks)
+        for i, (p, model) in enumerate(zip(prepared, models)):
+            val_prediction = predict(model, p.X_val, dataset.task)
+            score = _objective(config.objective, dataset.task, p.y_val, val_prediction)
+            if best[i] is None or _better(score, best[i][1], config.objective):
+                best[i] = (model, score, val_prediction, l2)
+    method = config.calibration.name if dataset.task == "binary" else "none"
+    return [FittedPipeline(Pipeline([("preprocess", p.preprocessor), ("model", model)]),
+                           val_prediction, score, l2,
+                           fit_recalibration(method, val_prediction, p.y_val), method)
+            for p, (model, score, val_prediction, l2) in zip(prepared, best)]
+
+
+def _fit_in_lock_step(template, prepared, seeds, callbacks) -> list:
+    """``template`` fitted to each part, parts of one input width trained together (one-hot
+    encoding can give folds different widths: they are networks of different shapes)."""
+    models = [None] * len(prepared)
+    widths = [p.X_fit.shape[1] for p in prepared]
+    for width in dict.fromkeys(widths):
+        group = [i for i, w in enumerate(widths) if w == width]
+        fitted = template.fit_folds(
+            [(prepared[i].X_fit, prepared[i].y_fit, prepared[i].X_val, prepared[i].y_val, seeds[i])
+             for i in group],
+            on_epoch_end=[[*callbacks[i], *prepared[i].callbacks] for i in group])
+        for i, model in zip(group, fitted):
+            models[i] = model
+    return models
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """One part's preprocessing, fitted on its training rows, and its transformed rows."""
+
+    preprocessor: object
+    X_fit: np.ndarray
+    y_fit: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    callbacks: list  # what every network of this part records per epoch
+
+
+def _prepare(config, dataset, fit_rows, val_rows, seed) -> _Prepared:
     preprocessor = build_preprocessor(config.preprocess, dataset.numeric, dataset.categorical)
     X_fit = preprocessor.fit_transform(dataset.X.iloc[fit_rows])
     y_fit = dataset.y[fit_rows]
@@ -126,22 +193,8 @@ def fit_pipeline(config, dataset, fit_rows, val_rows, seed, callbacks=()) -> Fit
     y_val = dataset.y[val_rows]
     if config.preprocess.get("imbalance") == "oversample":
         X_fit, y_fit = oversample(X_fit, y_fit, np.random.default_rng(seed))
-    callbacks = list(callbacks)
-    if dataset.task == "binary":
-        callbacks.append(_validation_auroc(X_val, y_val))
-    best = None
-    for l2 in sorted(config.regularization.l2_grid or [config.regularization.l2], reverse=True):
-        model = build_estimator(config, dataset.task, seed, l2=l2)
-        model.fit(X_fit, y_fit, validation_data=(X_val, y_val), on_epoch_end=callbacks)
-        val_prediction = predict(model, X_val, dataset.task)
-        score = _objective(config.objective, dataset.task, y_val, val_prediction)
-        if best is None or _better(score, best[1], config.objective):
-            best = (model, score, val_prediction, l2)
-    model, score, val_prediction, l2 = best
-    method = config.calibration.name if dataset.task == "binary" else "none"
-    return FittedPipeline(Pipeline([("preprocess", preprocessor), ("model", model)]),
-                          val_prediction, score, l2,
-                          fit_recalibration(method, val_prediction, y_val), method)
+    callbacks = [_validation_auroc(X_val, y_val)] if dataset.task == "binary" else []
+    return _Prepared(preprocessor, X_fit, y_fit, X_val, y_val, callbacks)
 
 
 def fit_final_model(config, dataset):

@@ -21,7 +21,7 @@ from ..progress import Progress
 from ..splits import outer_splits
 from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
 from .extras import Extras, calibration_warnings, evaluate_extras, extra_metrics, log_extras
-from .folds import fit_final_model, run_fold
+from .folds import fit_final_model, run_folds
 from .naming import (
     MAIN_METRICS,
     config_tags,
@@ -142,8 +142,7 @@ def check_task_settings(config, task):
 def _run_folds(config, dataset, tracker, parent, name, swept):
     folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
     progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
-    results = [run_fold(config, dataset, k, train, test, tracker, parent, progress, swept)
-               for k, (train, test) in enumerate(folds)]
+    results = run_folds(config, dataset, folds, tracker, parent, progress, swept)
     progress.close()
     return results
 
