@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.datasets import load_breast_cancer, load_iris, make_regression
 from sklearn.linear_model import LinearRegression, LogisticRegression
@@ -73,8 +74,14 @@ def test_works_in_pipeline_cross_validation_grid_search_and_calibration():
     X, y = load_breast_cancer(return_X_y=True)
     model = make_pipeline(StandardScaler(), NeuralNetClassifier((16,), max_epochs=30, random_state=0))
     assert cross_val_score(model, X, y, cv=3, scoring="roc_auc").mean() > 0.97
-    grid = GridSearchCV(model, {"neuralnetclassifier__l2": [0.0, 0.01]}, cv=3).fit(X, y)
-    assert grid.best_params_["neuralnetclassifier__l2"] in (0.0, 0.01)
+    grid = GridSearchCV(model, {"neuralnetclassifier__l2": [0.0, 0.5]}, cv=3).fit(X, y)
+    # each candidate's score is what cross-validating it by hand gives (the parameter
+    # reached the network: the two differ), and the best one is chosen
+    by_hand = [cross_val_score(clone(model).set_params(neuralnetclassifier__l2=l2), X, y, cv=3).mean()
+               for l2 in (0.0, 0.5)]
+    np.testing.assert_allclose(grid.cv_results_["mean_test_score"], by_hand, rtol=0, atol=1e-12)
+    assert by_hand[0] != by_hand[1]
+    assert grid.best_params_["neuralnetclassifier__l2"] == (0.0, 0.5)[int(np.argmax(by_hand))]
     calibrated = CalibratedClassifierCV(model, cv=3).fit(X, y)
     proba = calibrated.predict_proba(X)
     assert proba.shape == (len(y), 2) and np.allclose(proba.sum(axis=1), 1.0)
@@ -129,6 +136,13 @@ def test_early_stopping_carves_a_stratified_validation_split(cancer):
                                 validation_fraction=0.2, random_state=0).fit(X, y)
     assert "val_loss" in model.history_
     assert model.best_epoch_ is not None
+    # every carved split holds 20% of the rows and the class balance to within one row
+    n_val, positives = int(np.ceil(0.2 * len(y))), 0.2 * y.sum()
+    for seed in range(10):
+        _, T_fit, _, (X_val, T_val, _) = model._carve_validation(
+            X, y, y.astype(float)[:, None], None, np.random.default_rng(seed))
+        assert len(X_val) == n_val and len(T_fit) == len(y) - n_val
+        assert abs(T_val.sum() - positives) <= 1
 
 
 def test_callbacks_add_metrics_to_history(cancer):
