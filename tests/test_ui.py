@@ -122,7 +122,7 @@ def test_saved_view_of_a_sweep_decodes_to_its_runs_curves_and_columns(tmp_path):
     charted = [(c["type"], c.get("metricKey") or c.get("selectedMetricKeys", [None])[0])
                for c in state["compareRunCharts"] if not c.get("deleted")]
     assert charted[:3] == [("LINE", "mean_val_loss"), ("LINE", "mean_train_loss"), ("LINE", "mean_val_auroc")]
-    assert [m for _, m in charted[3:]] == ["auroc", "auprc", "brier", "calibration_slope"]
+    assert [m for _, m in charted[3:]] == ["auroc", "auprc", "brier", "calibration_slope", "ici"]
     assert state["selectedColumns"] == ["params.`loss.name`", "params.`optimizer.learning_rate`",
                                         "tags.`auroc_95ci`", "tags.`auprc_95ci`"]
     again = ui.sweep_link(uri, eid, "s-1", "binary")

@@ -14,9 +14,6 @@ LOSS_ABBREVIATIONS = {"cross_entropy": "ce", "squared_error": "se", "absolute_er
 SHORT_KEYS = {"learning_rate": "lr", "hidden_layer_sizes": "hidden"}
 HEADLINE = {"binary": ("auroc", "calibration_slope"), "multiclass": ("macro_auroc", "log_loss"),
             "regression": ("rmse", "r2")}
-MAIN_METRICS = {"binary": ("auroc", "auprc", "brier", "calibration_slope"),
-                "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
-                "regression": ("rmse", "mae", "r2")}
 
 
 def run_name(config):

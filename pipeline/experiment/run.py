@@ -16,6 +16,7 @@ from ..config import ExperimentConfig, flatten
 from ..data import load_dataset
 from ..errors import ConfigError
 from ..evaluation.subgroups import check_subgroups
+from ..metrics.registry import MAIN_METRICS
 from ..preprocessing import model_may_be_logged
 from ..progress import Progress
 from ..splits import outer_splits
@@ -23,7 +24,6 @@ from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
 from .extras import Extras, calibration_warnings, evaluate_extras, extra_metrics, log_extras
 from .folds import fit_final_model, run_folds
 from .naming import (
-    MAIN_METRICS,
     config_tags,
     describe,
     ineffective_settings,

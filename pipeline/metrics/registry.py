@@ -68,6 +68,15 @@ THRESHOLD_METRICS = tuple(m.name for m in METRICS if m.threshold)
 OBJECTIVES = tuple(dict.fromkeys(m.name for m in METRICS if m.better != "ideal" and m.objective))
 
 
+#: The headline metrics of each task: the pooled ones shown first (run descriptions, interval
+#: tags, the model's metrics, the UI view's bar charts, the leaderboard's columns).
+MAIN_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("auroc", "auprc", "brier", "calibration_slope", "ici"),
+    "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+
+
 def info(name: str) -> MetricInfo:
     """The first entry named ``name`` (its direction is the same for every task)."""
     base = name.removesuffix("_tuned").removesuffix("@0.5")

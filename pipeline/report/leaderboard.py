@@ -12,11 +12,10 @@ import pandas as pd
 from ..metrics import registry
 from .selection import configuration_runs
 
-MAIN_METRICS = {
-    "binary": ("auroc", "auprc", "brier", "calibration_slope", "sensitivity_tuned", "specificity_tuned"),
-    "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
-    "regression": ("rmse", "mae", "r2"),
-}
+#: The leaderboard's columns: the task's headline metrics, and for a binary outcome the
+#: threshold metrics at each fold's tuned threshold.
+MAIN_METRICS = {**registry.MAIN_METRICS,
+                "binary": (*registry.MAIN_METRICS["binary"], "sensitivity_tuned", "specificity_tuned")}
 STATISTICS = ("_mean", "_sd", "", "_ci_low", "_ci_high")  # column = metric + suffix, as logged
 IGNORED_PARAMS = ("tracking.", "sweep_id", "debug", "resume")  # where runs went, not what they were
 

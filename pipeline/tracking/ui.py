@@ -9,14 +9,12 @@ from urllib.parse import urlsplit
 import mlflow
 from mlflow import MlflowClient
 
+from ..metrics.registry import MAIN_METRICS
 from . import views
 
 SUPPORTED_UI = "3.17."  # the saved-view format was read from this UI's front-end
 DEFAULT_UI = "http://127.0.0.1:5000"  # where `make ui` serves the project's store
 LINE_METRICS = {"binary": ("mean_val_loss", "mean_train_loss", "mean_val_auroc")}
-BAR_METRICS = {"binary": ("auroc", "auprc", "brier", "calibration_slope"),
-               "multiclass": ("macro_auroc", "accuracy", "macro_f1", "log_loss"),
-               "regression": ("rmse", "mae", "r2")}
 
 
 def ui_url(uri: str) -> str:
@@ -45,7 +43,7 @@ def comparison_link(uri: str, experiment_id: str, name: str, filter_string: str,
     learning curves and pooled metrics with every run charted. Other MLflow versions get a
     link carrying the filter, without the saved view."""
     client = MlflowClient(uri)
-    line, bar = LINE_METRICS.get(task, ("mean_val_loss", "mean_train_loss")), BAR_METRICS.get(task, ())
+    line, bar = LINE_METRICS.get(task, ("mean_val_loss", "mean_train_loss")), MAIN_METRICS.get(task, ())
     if not mlflow.__version__.startswith(SUPPORTED_UI):
         return views.fallback_link(ui_url(uri), experiment_id, views.run_filter(filter_string, run_ids))
     key, value, share_key = views.shared_view_tag(
@@ -61,7 +59,7 @@ def sweep_link(uri: str, experiment_id: str, sweep_id: str, task: str, swept=())
     each swept parameter (a swept group, ``loss``, shows as its ``loss.name``) and each
     headline interval tag."""
     columns = [views.column_key("params", key if "." in key else f"{key}.name") for key in swept]
-    columns += [views.column_key("tags", f"{m}_95ci") for m in BAR_METRICS.get(task, ())[:2]]
+    columns += [views.column_key("tags", f"{m}_95ci") for m in MAIN_METRICS.get(task, ())[:2]]
     return comparison_link(uri, experiment_id, f"sweep {sweep_id}", views.sweep_filter(sweep_id),
                            task, columns)
 
