@@ -69,5 +69,6 @@ def test_a_signalled_sweep_closes_its_sweep_run_killed(tmp_path, launcher):
     (sweep,) = [r for r in runs if r.data.tags.get("biotab.role") == "sweep"]
     assert sweep.info.status == "KILLED" and sweep.data.tags["failure_reason"] == "killed by SIGTERM"
     assert not [r for r in runs if r.info.status == "RUNNING"]
-    killed = [r for r in runs if r.data.tags.get("biotab.role") == "configuration" and r.info.status == "KILLED"]
+    killed = [r for r in runs
+              if r.data.tags.get("biotab.role") == "configuration" and r.info.status == "KILLED"]
     assert killed and all(r.data.tags["failure_reason"] == "killed by SIGTERM" for r in killed)

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -179,6 +180,29 @@ def test_nested_fold_runs_carry_the_parent_tag(tracker):
     assert top.info.status == "FINISHED"
     assert "mlflow.parentRunId" not in top.data.tags
     assert top.data.params == {"model.hidden": "(8,)"}
+
+
+def test_runs_logging_one_new_dataset_at_once_all_record_it(mlflow_server):
+    """A sweep's runs log the same dataset together; on a server the first inserts race into a
+    unique-key violation (seen in CI: a configuration FAILED). Every run must end with it."""
+    tracker = tracking.Tracker(mlflow_server, "race")
+    for trial in range(6):
+        handles = [tracker.client.create_run(tracker.experiment_id) for _ in range(8)]
+        handles = [tracking.RunHandle(tracker.client, run.info, mlflow_server) for run in handles]
+        start = threading.Barrier(len(handles))
+
+        def log(handle, start=start, digest=f"fingerprint{trial}"):
+            start.wait()
+            handle.log_dataset("table", digest, "table.csv", {"age": "double"}, {"num_rows": 3})
+        threads = [threading.Thread(target=log, args=(handle,)) for handle in handles]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for handle in handles:
+            assert handle.dataset == ("table", f"fingerprint{trial}")
+            (recorded,) = tracker.client.get_run(handle.run_id).inputs.dataset_inputs
+            assert recorded.dataset.digest == f"fingerprint{trial}"
 
 
 def test_history_gives_one_point_per_epoch(tracker):

@@ -151,7 +151,8 @@ def test_swept_keys_come_from_sweeper_params_and_sweep_overrides():
 
 
 def test_names_say_what_was_swept():
-    assert swept_name({"loss": "squared_error", "optimizer.learning_rate": "0.01"}) == "loss=squared_error lr=0.01"
+    swept = {"loss": "squared_error", "optimizer.learning_rate": "0.01"}
+    assert swept_name(swept) == "loss=squared_error lr=0.01"
     assert swept_name({"model.name": "mlp", "loss.name": "x"}) == "model.name=mlp loss.name=x"
     assert sweep_name("experiment=loss hydra/launcher=joblib tracking.uri=x", ()) == "experiment=loss"
     assert sweep_name("loss=a,b split.n_splits=3", ["loss"]) == "loss=a,b"

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
 from ..errors import killed_reason, stored_reason
@@ -165,8 +166,17 @@ class RunHandle:
         dataset = Dataset(name=name, digest=digest[:DIGEST_LENGTH], source_type="biotab",
                           source=json.dumps({"uri": source}), schema=json.dumps(schema),
                           profile=json.dumps(dict(counts)))
-        self.client.log_inputs(self.run_id, datasets=[
-            DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])])
+        inputs = [DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])]
+        # Runs of one sweep log the same dataset at once, and the server's first insert can
+        # race another's (a unique-key violation): the second attempt finds it stored.
+        for attempt in (1, 2):
+            try:
+                self.client.log_inputs(self.run_id, datasets=inputs)
+                break
+            except MlflowException:
+                if attempt == 2:
+                    logger.warning("could not record the dataset input of run %s", self.run_id)
+                    return
         self.dataset = (name, digest[:DIGEST_LENGTH])
 
     def _end(self, status: RunStatus | int, failure_reason: str | None = None) -> None:

@@ -65,7 +65,8 @@ def test_a_cancelled_job_is_rerun_by_resume_and_nothing_is_duplicated(cluster, t
     assert len({r.data.tags["config_hash"] for r in after}) == 3
     kept = {r.info.run_id for r in before if r.info.status == "FINISHED"}
     assert kept < {r.info.run_id for r in after}
-    (sweep,) = client.search_runs([experiment], f"tags.sweep_id = '{sweep_id}' and tags.`biotab.role` = 'sweep'")
+    (sweep,) = client.search_runs(
+        [experiment], f"tags.sweep_id = '{sweep_id}' and tags.`biotab.role` = 'sweep'")
     assert sweep.info.status == "FINISHED" and sweep.data.tags["resumed"] == "1"
     default = client.get_experiment_by_name("Default")
     assert default is None or not client.search_runs([default.experiment_id])
