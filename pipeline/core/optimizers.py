@@ -200,10 +200,13 @@ class Adam(Optimizer):
     def step(self, params, grad, lr):
         b1, b2 = float(self.beta1), float(self.beta2)
         self._t += 1
-        rates = lr if isinstance(lr, (list, tuple)) else [lr] * len(self._t)
+        counts = self._t.tolist()
+        rates = lr if isinstance(lr, (list, tuple)) else [lr] * len(counts)
         scale = (1.0 - b1) / math.sqrt(1.0 - b2)
+        if counts.count(counts[0]) == len(counts) and rates.count(rates[0]) == len(rates):
+            counts, rates = counts[:1], rates[:1]  # the common case: every row alike
         steps = [-float(rate) * math.sqrt(1.0 - b2**t) / (1.0 - b1**t) * scale
-                 for rate, t in zip(rates, self._t.tolist())]
+                 for rate, t in zip(rates, counts)]
         m, v, tmp = self._m, self._v, self._tmp
         m *= b1
         m += grad
