@@ -119,10 +119,10 @@ def main():
 
 def floors():
     """CPU seconds of one worker's imports (mlflow, scikit-learn, pandas, skops, the SQL store:
-    what ``train._warm_up`` loads) and of Hydra composing one configuration of the grid."""
+    what ``launch.workers.warm_up`` loads) and of Hydra composing one configuration of the grid."""
     code = ("import time; start = time.process_time(); "
-            "import hydra_plugins.hydra_joblib_launcher._core; from pipeline import train; "
-            "train._warm_up({'enabled': True, 'uri': None}); print(time.process_time() - start)")
+            "import hydra_plugins.hydra_joblib_launcher._core; from pipeline.launch import workers; "
+            "workers.warm_up({'enabled': True, 'uri': None}); print(time.process_time() - start)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     imports = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, check=True,
                              capture_output=True, text=True).stdout.split()[-1]

@@ -84,7 +84,7 @@ def main():
     print(f"| breast cancer, {args.epochs} epochs | {ours:.1f} | {theirs:.1f} | {ratio:.2f}{spread} |")
     record("16-config MLP sweep, everything logged", ours, theirs,
            f"GridSearchCV + mlflow.sklearn.autolog (scikit-learn {sklearn.__version__})", ratio,
-           "<= 0.35", note="folds trained one by one (lock-step not yet in pipeline/experiment)")
+           "<= 0.35", note="a configuration's folds trained in lock-step")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from pipeline.config import validate
 from pipeline.data import load_dataset
+from pipeline.evaluation import importance
 from pipeline.evaluation.importance import FoldPermutations, importance_table, permute_and_predict
 from pipeline.experiment import run_experiment
 from pipeline.experiment.folds import predict
@@ -138,6 +139,16 @@ def test_interval_is_a_bootstrap_of_the_fold_mean_computed_by_brute_force():
         assert row["importance"] == pytest.approx(point, abs=1e-12)
         low, high = INTERVALS["percentile"](np.array(replicates), point, 0.05, None, None)
         assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_auroc_scored_by_products_or_one_copy_at_a_time_gives_the_same_table(mixed_run, monkeypatch):
+    _, dataset, result = mixed_run
+    folds = [FoldPermutations(f.test_rows, f.prediction, f.permuted) for f in result.folds]
+    variables, y = list(dataset.X.columns), dataset.y
+    fast = importance_table(folds, variables, y, "binary", "auroc", n_boot=30, seed=1)
+    monkeypatch.setattr(importance, "SMALL_CLASS", 0)  # every fold through weighted_auroc
+    slow = importance_table(folds, variables, y, "binary", "auroc", n_boot=30, seed=1)
+    pd.testing.assert_frame_equal(fast, slow, check_exact=False, atol=1e-12)
 
 
 def test_a_loss_objective_counts_importance_as_the_rise_of_the_loss():

@@ -10,7 +10,7 @@ from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
 
 from pipeline import metrics as M
-from pipeline.metrics import bootstrap, calibration
+from pipeline.metrics import bootstrap, calibration, ranking
 
 EXACT = 1e-12
 
@@ -80,6 +80,22 @@ def test_auroc_alone_agrees_with_sklearn(sample):
     y, p = sample
     assert M.auroc(y, p) == pytest.approx(skm.roc_auc_score(y, p), abs=EXACT)
     assert type(M.auroc(y, p)) is float
+
+
+def test_auroc_of_many_scores_agrees_with_sklearn_under_each_weighting():
+    """K score vectors (with ties) x b resample weightings, scored in small blocks; a
+    weighting without negatives gives nan, as scikit-learn refuses it."""
+    rng = np.random.default_rng(4)
+    y = (rng.random(60) < 0.3).astype(float)
+    scores = np.round(rng.random((7, 60)), 1)  # rounded: many ties
+    w = rng.integers(0, 3, (9, 60)).astype(float)
+    w[-1, y == 0] = 0
+    many = ranking.auroc_of_many(y, scores, w, cells=50)
+    assert many.shape == (7, 9) and np.isnan(many[:, -1]).all()
+    for k in range(7):
+        for b in range(8):
+            reference = skm.roc_auc_score(y, scores[k], sample_weight=w[b])
+            assert many[k, b] == pytest.approx(reference, abs=EXACT)
 
 
 @pytest.mark.parametrize("data", list(_binary_samples()))

@@ -57,6 +57,33 @@ def auprc_of(r: Ranked) -> np.ndarray:
     return div(np.einsum("gb,gb->b", r.pos, precision), r.tp[-1])
 
 
+def auroc_of_many(y: np.ndarray, scores: np.ndarray, w: np.ndarray,
+                  cells: int = 2_000_000) -> np.ndarray:
+    """AUROC of each of K score vectors ``scores`` (K, n) under each row weighting ``w``
+    (b, n): shape (K, b), equal to :func:`weighted_auroc` row by row.
+
+    The Mann-Whitney count as matrix products: with ``wins[k, i, j]`` = 1 when positive i
+    outscores negative j under score k (1/2 when tied), AUROC[k, b] = w_pos[b] @ wins[k] @
+    w_neg[b] / (sum w_pos[b] * sum w_neg[b]). It costs P * N per score instead of a sort and a
+    pass over n per score and weighting: far faster (10x on a 114-row fold) while the
+    smaller class has at most a few hundred rows, as in permutation importance's many
+    shuffled copies of one fold. Resamples are scored in blocks of ``cells`` entries.
+    """
+    positive = y == 1
+    above, below = scores[:, positive, None], scores[:, None, ~positive]  # (K, P, 1), (K, 1, N)
+    wins = (above > below) + 0.5 * (above == below)  # (K, P, N)
+    n_scores, n_pos, n_neg = wins.shape
+    wins = wins.transpose(1, 0, 2).reshape(n_pos, n_scores * n_neg)
+    w_pos, w_neg = w[:, positive], w[:, ~positive]
+    u = np.empty((n_scores, w.shape[0]))
+    step = max(1, cells // (n_scores * n_neg))
+    for start in range(0, w.shape[0], step):
+        block = slice(start, start + step)
+        beaten = (w_pos[block] @ wins).reshape(-1, n_scores, n_neg)  # (b, K, N)
+        u[:, block] = np.einsum("bkn,bn->kb", beaten, w_neg[block])
+    return div(u, w_pos.sum(axis=1) * w_neg.sum(axis=1))
+
+
 def weighted_auroc(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     return auroc_of(ranked(y, p, w))
 
