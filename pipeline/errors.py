@@ -11,6 +11,7 @@ listed values and long numbers replaced by placeholders.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import signal
@@ -35,6 +36,35 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class _Held:
+    """Signals that arrived inside :func:`uninterrupted` blocks (their nesting depth)."""
+
+    depth = 0
+    pending: int | None = None
+
+
+def interrupt(signum: int) -> None:
+    """Raise :class:`Interrupted` now, or when the enclosing :func:`uninterrupted` block ends."""
+    if _Held.depth:
+        _Held.pending = _Held.pending or signum
+        return
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def uninterrupted():
+    """A block a signal must not cut in half, such as creating a run and keeping its id, or
+    marking it ended: a run cut there would stay RUNNING. The signal is raised at its end."""
+    _Held.depth += 1
+    try:
+        yield
+    finally:
+        _Held.depth -= 1
+    if not _Held.depth and _Held.pending:
+        signum, _Held.pending = _Held.pending, None
+        raise Interrupted(signum)
 
 
 def killed_reason(err: KeyboardInterrupt) -> str:

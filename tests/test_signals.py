@@ -72,3 +72,44 @@ def test_a_signalled_sweep_closes_its_sweep_run_killed(tmp_path, launcher):
     killed = [r for r in runs
               if r.data.tags.get("biotab.role") == "configuration" and r.info.status == "KILLED"]
     assert killed and all(r.data.tags["failure_reason"] == "killed by SIGTERM" for r in killed)
+
+
+@pytest.fixture
+def signals_installed():
+    """biotab's handlers in this (the main) thread, pytest's restored afterwards."""
+    from pipeline.launch import signals
+
+    saved = {signum: signal.getsignal(signum) for signum in signals.HANDLED}
+    signals.install()
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+@pytest.mark.parametrize("moment", ["create_run", "set_terminated"])
+def test_a_signal_while_a_run_is_created_or_closed_still_leaves_it_closed(tmp_path, monkeypatch,
+                                                                          signals_installed, moment):
+    """The lock-step folds' runs are written one after another, so a signal often lands in
+    MLflow's calls that create or close one: the run must not be left RUNNING."""
+    from pipeline import tracking
+    from pipeline.errors import Interrupted
+
+    tracker = tracking.Tracker(f"sqlite:///{tmp_path}/mlflow.db", "signals")
+    original = getattr(tracker.client, moment)
+
+    def signalled(*args, **kwargs):
+        if moment == "set_terminated":  # the signal arrives as the run is being closed
+            os.kill(os.getpid(), signal.SIGTERM)
+        result = original(*args, **kwargs)
+        if moment == "create_run":  # the run is stored, its id not yet returned
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+    monkeypatch.setattr(tracker.client, moment, signalled)
+    with pytest.raises(Interrupted):
+        with tracker.run("fold 0"):
+            pass
+    (run,) = tracker.client.search_runs([tracker.experiment_id])
+    expected = "KILLED" if moment == "create_run" else "FINISHED"
+    assert run.info.status == expected
+    if expected == "KILLED":
+        assert run.data.tags["failure_reason"] == "killed by SIGTERM"

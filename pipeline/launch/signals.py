@@ -1,5 +1,6 @@
 """Signals that end a run: SIGTERM (a cluster's time limit, ``scancel``), SIGHUP (a closed
-terminal) and SIGINT (Ctrl-C) raise :class:`pipeline.errors.Interrupted` in the main thread,
+terminal) and SIGINT (Ctrl-C) raise :class:`pipeline.errors.Interrupted` in the main thread
+(held while a run is being created or closed: :func:`pipeline.errors.uninterrupted`),
 so every open fold, configuration and sweep run is closed as KILLED with the signal named,
 and the process exits with 128 + the signal's number, as a shell reports a killed command."""
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from ..errors import Interrupted
+from ..errors import interrupt
 
 HANDLED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 received: list[int] = []  # the signals this process was sent, for the sweep's summary
@@ -37,7 +38,7 @@ def install() -> None:
 
 def _raise(signum, frame):
     received.append(signum)
-    raise Interrupted(signum)
+    interrupt(signum)  # at once, or at the end of a block that creates or ends a run
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:

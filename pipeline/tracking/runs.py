@@ -25,7 +25,7 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunS
 from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
-from ..errors import killed_reason, stored_reason
+from ..errors import killed_reason, stored_reason, uninterrupted
 from .models import log_model
 from .private import (
     MAX_METRICS_PER_BATCH,
@@ -63,13 +63,16 @@ class Tracker:
         run_tags = {**self.tags, **strings(tags or {})}
         if parent is not None:
             run_tags[MLFLOW_PARENT_RUN_ID] = parent if isinstance(parent, str) else parent.run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
-        handle = RunHandle(self.client, run.info, self.uri)
+        handle = None
         try:
+            with uninterrupted():  # a signal here would leave a RUNNING run without its handle
+                run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
+                handle = RunHandle(self.client, run.info, self.uri)
             handle.log_params(params or {})
             yield handle
         except KeyboardInterrupt as interrupt:  # Ctrl-C, or a signal (errors.Interrupted)
-            handle._end(RunStatus.KILLED, killed_reason(interrupt))
+            if handle is not None:
+                handle._end(RunStatus.KILLED, killed_reason(interrupt))
             raise
         except Exception as exc:
             handle._end(RunStatus.FAILED, stored_reason(exc))
@@ -180,14 +183,16 @@ class RunHandle:
         self.dataset = (name, digest[:DIGEST_LENGTH])
 
     def _end(self, status: RunStatus | int, failure_reason: str | None = None) -> None:
-        """Close the run; never raises, so it cannot mask the error being reported."""
-        try:
-            if failure_reason is not None:
-                self.set_tags({"failure_reason": failure_reason[:MAX_FAILURE_REASON]})
-            self.client.set_terminated(self.run_id, RunStatus.to_string(status))
-        except Exception:
-            logger.exception("could not mark MLflow run %s as %s", self.run_id,
-                             RunStatus.to_string(status))
+        """Close the run; never raises an error of its own, so it cannot mask the one being
+        reported (a signal arriving meanwhile is raised once the run is closed)."""
+        with uninterrupted():
+            try:
+                if failure_reason is not None:
+                    self.set_tags({"failure_reason": failure_reason[:MAX_FAILURE_REASON]})
+                self.client.set_terminated(self.run_id, RunStatus.to_string(status))
+            except Exception:
+                logger.exception("could not mark MLflow run %s as %s", self.run_id,
+                                 RunStatus.to_string(status))
 
     def _batch(self, metrics=(), params=(), tags=()) -> None:
         """``log_batch`` in chunks within mlflow's per-request limits."""

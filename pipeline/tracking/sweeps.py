@@ -9,7 +9,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 
-from ..errors import did_you_mean
+from ..errors import did_you_mean, uninterrupted
 from .provenance import context_tags, runtime_tags
 from .queries import search_runs
 from .runs import strings
@@ -43,9 +43,10 @@ def end_sweep(uri: str, run_id: str, failed: list[dict], n_jobs: int, name: str 
         tags["mlflow.note.content"] = description
     if killed:
         tags["failure_reason"] = killed
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in strings(tags).items()])
     status = "KILLED" if killed else "FAILED" if failed and len(failed) >= n_jobs else "FINISHED"
-    client.set_terminated(run_id, status)
+    with uninterrupted():  # a second Ctrl-C must not leave the sweep RUNNING
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in strings(tags).items()])
+        client.set_terminated(run_id, status)
 
 
 def log_sweep_artifacts(uri: str, run_id: str, directory: Path) -> None:
