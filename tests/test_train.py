@@ -157,3 +157,30 @@ def test_lasting_imports_freeze_what_an_import_brought_and_nothing_else(monkeypa
         assert gc.isenabled() and gc.get_freeze_count() > frozen
     finally:
         gc.unfreeze()
+
+
+def test_a_sweep_opened_just_as_its_opener_ends_is_found_open(tmp_path):
+    """The launcher polls the sweep file while the opening thread writes it: when the thread
+    ends between a read ("opening") and the check that it is alive, the file says "open"."""
+    from pipeline.launch.callback import wait_for_sweep_run
+    from pipeline.launch.sweep import write_json
+
+    sweep_file = tmp_path / "mlflow_sweep.json"
+    write_json(sweep_file, {"status": "opening"})
+
+    class EndsAsAsked:
+        def is_alive(self):
+            write_json(sweep_file, {"status": "open", "run_id": "r1"})
+            return False
+
+        def outcome(self):
+            return None
+
+    assert wait_for_sweep_run(sweep_file, EndsAsAsked())["run_id"] == "r1"
+
+    class EndsWithoutWriting(EndsAsAsked):
+        def is_alive(self):
+            return False
+    write_json(sweep_file, {"status": "opening"})
+    with pytest.raises(RuntimeError, match="ended without opening it"):
+        wait_for_sweep_run(sweep_file, EndsWithoutWriting())

@@ -157,7 +157,10 @@ def wait_for_sweep_run(sweep_file: Path, opening: Background) -> dict:
     while (state := json.loads(sweep_file.read_text()))["status"] == "opening":
         if not opening.is_alive():
             opening.outcome()  # raises what stopped it before the file was written
-            raise RuntimeError(f"the sweep's MLflow set-up ended without opening it ({sweep_file})")
+            state = json.loads(sweep_file.read_text())  # it may have been written since the read
+            if state["status"] == "opening":
+                raise RuntimeError(f"the sweep's MLflow set-up ended without opening it ({sweep_file})")
+            break
         time.sleep(0.02)
     if state["status"] == "failed":
         raise RuntimeError(f"could not open the sweep in MLflow: {state['error']}")
