@@ -60,11 +60,11 @@ def uninterrupted():
     _Held.depth += 1
     try:
         yield
-    finally:
+    finally:  # also after an error: the signal wins, and is not left for a later block
         _Held.depth -= 1
-    if not _Held.depth and _Held.pending:
-        signum, _Held.pending = _Held.pending, None
-        raise Interrupted(signum)
+        if not _Held.depth and _Held.pending:
+            signum, _Held.pending = _Held.pending, None
+            raise Interrupted(signum)
 
 
 def killed_reason(err: KeyboardInterrupt) -> str:

@@ -113,3 +113,21 @@ def test_a_signal_while_a_run_is_created_or_closed_still_leaves_it_closed(tmp_pa
     assert run.info.status == expected
     if expected == "KILLED":
         assert run.data.tags["failure_reason"] == "killed by SIGTERM"
+
+
+def test_a_held_signal_is_raised_once_at_the_outermost_blocks_end_even_after_an_error():
+    from pipeline.errors import Interrupted, interrupt, uninterrupted
+
+    reached = False
+    with pytest.raises(Interrupted) as raised:
+        with uninterrupted():
+            with uninterrupted():
+                interrupt(signal.SIGHUP)  # as the handler does: held, not raised
+            reached = True  # the inner block's end did not raise: still inside the outer one
+            raise ValueError("the store failed meanwhile")
+    assert reached
+    assert raised.value.signum == signal.SIGHUP
+    with uninterrupted():  # not raised a second time
+        pass
+    with pytest.raises(Interrupted):
+        interrupt(signal.SIGTERM)  # outside any block: at once

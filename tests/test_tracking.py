@@ -244,6 +244,15 @@ def test_exception_marks_the_run_failed_and_is_reraised(tracker):
     assert runs["interrupted"].info.status == "KILLED"
 
 
+def test_a_run_the_store_refuses_to_create_raises_the_stores_error(tracker, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise mlflow.exceptions.MlflowException("the store is read-only")
+    monkeypatch.setattr(tracker.client, "create_run", refuse)
+    with pytest.raises(mlflow.exceptions.MlflowException, match="read-only"):
+        with tracker.run("config"):
+            pass
+
+
 def test_failure_reason_is_truncated(tracker):
     with pytest.raises(RuntimeError):
         with tracker.run("verbose"):

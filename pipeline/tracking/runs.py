@@ -75,7 +75,8 @@ class Tracker:
                 handle._end(RunStatus.KILLED, killed_reason(interrupt))
             raise
         except Exception as exc:
-            handle._end(RunStatus.FAILED, stored_reason(exc))
+            if handle is not None:  # else the store refused to create it: nothing to close
+                handle._end(RunStatus.FAILED, stored_reason(exc))
             raise
         else:
             handle._end(RunStatus.FINISHED)
