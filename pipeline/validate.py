@@ -239,7 +239,7 @@ def _record(tracking, uri, options, dataset_cfg, v: Validation, n_boot, seed) ->
                   "num_events": int(dataset.y.sum())}
         run.log_dataset(dataset.name, dataset.fingerprint, dataset.source,
                         {c: "double" if c in dataset.numeric else "string" for c in dataset.X.columns},
-                        counts)
+                        counts, context="evaluation")  # the UI's Dataset column: scored, not trained on
         flat = _flat(v.scores)
         if v.original_scores is not None:
             flat.update({f"original_{k}": value for k, value in _flat(v.original_scores).items()})

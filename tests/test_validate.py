@@ -107,6 +107,9 @@ def test_validation_run_scores_the_logged_model_as_scikit_learn_does(store, caps
     positive = p >= threshold
     assert m["sensitivity_tuned"] == pytest.approx(positive[external.y == 1].mean())
     assert m["auroc_ci_low"] < m["auroc"] < m["auroc_ci_high"]
+    (scored,) = client.get_run(run["run_id"]).inputs.dataset_inputs
+    assert {(t.key, t.value) for t in scored.tags} == {("mlflow.data.context", "evaluation")}
+    assert scored.dataset.digest == external.fingerprint[:16]
     names = {a.path for a in client.list_artifacts(run["run_id"])}
     assert {"schema_check.csv", "validation_predictions.csv", "decision_curve.csv", "subgroups.csv"} <= names
     plots = {a.path for a in client.list_artifacts(run["run_id"], "plots")}

@@ -24,7 +24,7 @@ class RunRecorder(Protocol):
                   proba: bool = True) -> str | None: ...
     def log_model_metrics(self, metrics: Mapping[str, float]) -> None: ...
     def log_dataset(self, name: str, digest: str, source: str, column_types: Mapping[str, str],
-                    counts: Mapping[str, int]) -> None: ...
+                    counts: Mapping[str, int], context: str = "training") -> None: ...
     def artifacts_together(self) -> contextlib.AbstractContextManager: ...
 
 
@@ -73,7 +73,7 @@ class NoTracking:
     def log_model_metrics(self, metrics):
         pass
 
-    def log_dataset(self, name, digest, source, column_types, counts):
+    def log_dataset(self, name, digest, source, column_types, counts, context="training"):
         pass
 
     @contextlib.contextmanager

@@ -162,15 +162,16 @@ class RunHandle:
                                     dataset_digest=digest) for k, v in metrics.items()])
 
     def log_dataset(self, name: str, digest: str, source: str, column_types: Mapping[str, str],
-                    counts: Mapping[str, int]) -> None:
+                    counts: Mapping[str, int], context: str = "training") -> None:
         """The data as an MLflow dataset input (the UI's Dataset column and filter): name,
-        digest, source, column types and counts. No rows."""
+        digest, source, column types and counts, in ``context`` ("training", or "evaluation"
+        for a table the run only scores). No rows."""
         schema = {"mlflow_colspec": [{"type": kind, "name": column, "required": False}
                                      for column, kind in column_types.items()]}
         dataset = Dataset(name=name, digest=digest[:DIGEST_LENGTH], source_type="biotab",
                           source=json.dumps({"uri": source}), schema=json.dumps(schema),
                           profile=json.dumps(dict(counts)))
-        inputs = [DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, "training")])]
+        inputs = [DatasetInput(dataset, tags=[InputTag(MLFLOW_DATASET_CONTEXT, context)])]
         # Runs of one sweep log the same dataset at once, and the server's first insert can
         # race another's (a unique-key violation): the second attempt finds it stored.
         for attempt in (1, 2):
