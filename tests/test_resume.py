@@ -104,3 +104,40 @@ def test_sweep_summary_marks_orphans_killed(tmp_path):
     assert client.get_run(lost).info.status == "KILLED"
     assert "marked KILLED by the sweep's summary" in client.get_run(lost).data.tags["failure_reason"]
     assert client.get_run(done).info.status == "FINISHED" and client.get_run(other).info.status == "RUNNING"
+
+
+@pytest.mark.slow
+def test_a_resumed_sweep_runs_again_what_it_finished_on_a_table_that_has_changed_since(tmp_path):
+    """Resuming keeps a FINISHED configuration only while its table is the one it was run on."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.iloc[:, [0, 1, 2, 3, -1]]
+    table = tmp_path / "cohort.csv"
+    frame.to_csv(table, index=False)
+    env = {k: v for k, v in os.environ.items() if k not in MLFLOW_ENV}
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    def sweep(*extra):
+        command = [sys.executable, "-m", "pipeline.train", "-m", "model=logistic,mlp", "dataset=csv",
+                   f"dataset.path={table}", "dataset.target=target", "optimizer.max_epochs=5",
+                   "n_bootstrap=20", "tracking.log_plots=false", "tracking.log_model=false",
+                   "evaluation=fast", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path}/multirun",
+                   *extra]
+        done = subprocess.run(command, cwd=PROJECT_ROOT, env=env, text=True, capture_output=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    sweep()
+    kept = sweep("resume=latest")  # same table: nothing runs again
+    assert kept.stdout.count("done before the resume") == 2
+    frame.iloc[::7, 0] += 1.0  # a corrected column: another table
+    frame.to_csv(table, index=False)
+    rerun = sweep("resume=latest")
+    assert "done before the resume" not in rerun.stdout
+    assert rerun.stdout.count("the table changed since the sweep ran it") == 2
+    runs = MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("cohort").experiment_id],
+        "tags.`biotab.role` = 'configuration'")
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 4
+    assert len({r.data.tags["dataset_fingerprint"] for r in runs}) == 2

@@ -40,15 +40,21 @@ def experiment_name(configured, dataset):
 
 def finished_before(config, where) -> float | None:
     """In a resumed sweep, the objective of this configuration's FINISHED run, if the sweep
-    finished it before (found by its ``config_hash``); None when it must run."""
+    finished it before (found by its ``config_hash``) on the same data; None when it must run."""
     if not (where and sweep_state().get("resumed")):
         return None
     from .. import tracking
+    from ..data import load_dataset
     from ..experiment.naming import config_hash
 
     uri, experiment = where
     run = tracking.finished_configuration(uri, experiment, config.sweep_id, config_hash(config))
     if run is None:
+        return None
+    before, now = run["tags"].get("dataset_fingerprint"), load_dataset(config.dataset).fingerprint
+    if before != now:  # its result describes another table: the report keeps it apart
+        log.warning("%s: the table changed since the sweep ran it (dataset fingerprint %s, now %s): "
+                    "running it again", run["run_name"], before, now)
         return None
     print(f"done before the resume: {run['run_name']} (run {run['run_id']})")
     return run["metrics"].get(config.objective, float("nan"))
