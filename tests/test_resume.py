@@ -136,8 +136,12 @@ def test_a_resumed_sweep_runs_again_what_it_finished_on_a_table_that_has_changed
     rerun = sweep("resume=latest")
     assert "done before the resume" not in rerun.stdout
     assert rerun.stdout.count("the table changed since the sweep ran it") == 2
-    runs = MlflowClient(uri).search_runs(
-        [MlflowClient(uri).get_experiment_by_name("cohort").experiment_id],
-        "tags.`biotab.role` = 'configuration'")
-    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 4
-    assert len({r.data.tags["dataset_fingerprint"] for r in runs}) == 2
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("cohort").experiment_id],
+                              "tags.`biotab.role` != 'sweep'")
+    roles = {role: [r for r in runs if r.data.tags["biotab.role"] == role]
+             for role in ("configuration", "superseded")}
+    assert [len(roles[role]) for role in roles] == [2, 2]  # the first results set aside
+    assert {r.info.status for r in runs if r.data.tags["biotab.role"] != "fold"} == {"FINISHED"}
+    (new,), (old,) = ({r.data.tags["dataset_fingerprint"] for r in roles[role]} for role in roles)
+    assert old != new

@@ -52,9 +52,10 @@ def finished_before(config, where) -> float | None:
     if run is None:
         return None
     before, now = run["tags"].get("dataset_fingerprint"), load_dataset(config.dataset).fingerprint
-    if before != now:  # its result describes another table: the report keeps it apart
+    if before != now:  # its result describes another table
         log.warning("%s: the table changed since the sweep ran it (dataset fingerprint %s, now %s): "
                     "running it again", run["run_name"], before, now)
+        tracking.set_aside(uri, run["run_id"])
         return None
     print(f"done before the resume: {run['run_name']} (run {run['run_id']})")
     return run["metrics"].get(config.objective, float("nan"))

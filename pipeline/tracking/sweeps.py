@@ -110,11 +110,17 @@ def resume_sweep(uri: str, experiment: str, resume: str) -> dict:
     configurations = search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
     unfinished = [r for r in configurations if r["status"] != "FINISHED"]
     for run in unfinished:
-        client.set_tag(run["run_id"], "biotab.role", "superseded")
+        set_aside(uri, run["run_id"])
     client.update_run(sweep["run_id"], status="RUNNING")
     client.set_tag(sweep["run_id"], "resumed", str(int(sweep["tags"].get("resumed", "0")) + 1))
     return {"sweep_id": sweep_id, "run_id": sweep["run_id"], "n_orphans": orphans,
             "n_finished": len(configurations) - len(unfinished), "n_rerun": len(unfinished)}
+
+
+def set_aside(uri: str, run_id: str) -> None:
+    """A configuration run that a resumed sweep runs again: no longer counted, charted or
+    ranked as one of the sweep's configurations (``biotab.role`` = ``superseded``)."""
+    MlflowClient(uri).set_tag(run_id, "biotab.role", "superseded")
 
 
 def finished_configuration(uri: str, experiment: str, sweep_id: str, config_hash: str) -> dict | None:
