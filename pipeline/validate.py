@@ -105,10 +105,21 @@ def parse_args(argv: Sequence[str]) -> tuple[dict, list[str]]:
         raise ConfigError(f"update={options['update']!r} is not valid; choose one of {list(UPDATE_METHODS)}.")
     if options["schema"] not in ("strict", "warn"):
         raise ConfigError(f"schema={options['schema']!r} is not valid; choose strict or warn.")
-    fraction = float(options["update_fraction"])
+    fraction = _number(options, "update_fraction", float, "0.3")
     if not 0 < fraction < 1:
         raise ConfigError(f"update_fraction must lie strictly between 0 and 1, got {fraction}.")
+    for key, example in (("n_bootstrap", "1000"), ("seed", "0")):
+        if options[key]:
+            _number(options, key, int, example)
     return options, overrides
+
+
+def _number(options: dict, key: str, kind: type, example: str):
+    try:
+        return kind(options[key])
+    except ValueError:
+        raise ConfigError(f"{key}={options[key]!r} is not a {'whole ' if kind is int else ''}number; "
+                          f"e.g. {key}={example}.") from None
 
 
 def validate_model(options: dict, dataset_cfg: dict, tracking) -> Validation:

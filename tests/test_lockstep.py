@@ -157,7 +157,7 @@ def test_chunked_full_gradient_with_a_chunk_without_weight(monkeypatch):
     no weight is taken fold by fold. Still identical to one by one."""
     monkeypatch.setattr(stack, "CHUNK_ROWS", 16)
     folds = [_fold(k, n, weighted=True) for k, n in enumerate(SIZES)]
-    folds[1].weights[16:32] = 0.0
+    folds[0].weights[16:32] = 0.0  # folds 0 and 2 are of one size: stacked in one group
     for config in (TrainingConfig(optimizer="lbfgs", l2=1e-3, max_epochs=40),
                    TrainingConfig(learning_rate=0.01, batch_size=32, max_epochs=3)):
         _assert_identical(_both(config, folds, hidden=(5,), activation="tanh"))

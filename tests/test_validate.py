@@ -237,6 +237,15 @@ def test_schema_errors_stop_the_command_unless_told_to_warn(store, capsys, tmp_p
     assert len(validation_runs(uri, result.run_id)) == before + 1
 
 
+def test_a_run_without_its_schema_file_is_checked_for_its_columns_only():
+    """Older runs keep no training_schema.json: their columns' kinds are unknown, so a column
+    is neither range- nor level-checked (no false 'levels not seen in training')."""
+    schema = {"columns": [{"name": "age", "kind": "unknown"}, {"name": "sex", "kind": "unknown"}]}
+    X = pd.DataFrame({"age": [61.0, 70.0], "sex": ["f", "m"]})
+    assert check_table(schema, X, ["age"]) == []
+    assert [f["column"] for f in check_table(schema, X[["age"]], ["age"])] == ["sex"]  # missing
+
+
 @pytest.mark.parametrize("argv,message", [
     (["dataset=pima"], "model_run=<run id> is required"),
     (["model_run=abc"], "dataset=<name> is required"),
@@ -244,6 +253,8 @@ def test_schema_errors_stop_the_command_unless_told_to_warn(store, capsys, tmp_p
     (["model_run=abc", "dataset=pima", "updte=none"], "Did you mean 'update'"),
     (["model_run=abc", "dataset=pima", "update=intercept", "update_fraction=1"], "strictly between"),
     (["model_run", "dataset=pima"], "is not key=value"),
+    (["model_run=abc", "dataset=pima", "update_fraction=half"], r"update_fraction='half' is not a number"),
+    (["model_run=abc", "dataset=pima", "seed=1.5"], r"seed='1.5' is not a whole number; e.g. seed=0"),
 ])
 def test_arguments_are_checked_with_a_clear_message(argv, message):
     with pytest.raises(ConfigError, match=message):

@@ -81,7 +81,7 @@ def check_table(schema: dict, X: pd.DataFrame, numeric: list[str]) -> list[dict]
                                      f"declare it categorical (dataset.categorical=[..., {name}])."))
         elif entry["kind"] == "numeric":
             findings += _range_findings(entry, X[name])
-        else:
+        elif entry["kind"] == "categorical":  # not "unknown" (a run without its schema file)
             findings += _level_findings(entry, X[name])
         if X[name].isna().all() and len(X):
             findings.append(_finding(name, "missing values", "warning",

@@ -113,10 +113,12 @@ class SweepCallback(Callback):
         return {key: value for key, value in self.__dict__.items() if key != "opening"}
 
     def _close_if_open(self):
+        """Registered twice (signals.on_exit and atexit): the first call closes the sweep."""
         if self.run_id:  # the sweep process is ending before on_multirun_end ran
+            run_id, self.run_id = self.run_id, None
             killed = signals.received and Interrupted(signals.received[-1])
             reason = killed_reason(killed) if killed else "the sweep process ended before the jobs did"
-            print(close_sweep(self.uri, self.experiment, self.sweep_id, self.run_id,
+            print(close_sweep(self.uri, self.experiment, self.sweep_id, run_id,
                                self.report_dir, self.swept, reason, killed=bool(killed))[0])
 
 
