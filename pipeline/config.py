@@ -122,6 +122,7 @@ class ExperimentConfig:
     sweep_id: str | None  # set by sweeps; groups runs in MLflow
     debug: bool  # full tracebacks
     resume: str | None  # a sweep id (or "latest") whose unfinished configurations a sweep reruns
+    sweep_details: Literal["best", "all"]  # importance and model in a sweep: best configuration or all
     calibration: CalibrationConfig
     evaluation: EvaluationConfig
 

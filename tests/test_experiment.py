@@ -16,6 +16,7 @@ from pipeline.config import ConfigError, validate
 from pipeline.data import load_dataset
 from pipeline.defaults import option_names
 from pipeline.experiment import fit_final_model, ineffective_settings, run_experiment
+from pipeline.experiment.details import details_deferred, without_details
 from tests.conftest import MLFLOW_ENV, compose_config
 
 FAST = ("optimizer.max_epochs=15", "n_bootstrap=100")
@@ -125,6 +126,19 @@ def test_pyfunc_model_reproduces_the_refit_probabilities(breast_cancer_run):
     predicted = loaded.predict(dataset.X)  # with each probability: n_missing, out-of-range
     np.testing.assert_array_equal(predicted["probability"], expected[:, 1])
     assert (predicted["n_missing"] == 0).all()
+
+
+@pytest.mark.parametrize("sweep_id, details, tracking_on, deferred", [
+    ("s1", "best", True, True), ("s1", "all", True, False), (None, "best", True, False),
+    ("s1", "best", False, False)])
+def test_only_a_tracked_sweep_with_sweep_details_best_defers_importance_and_model(
+        compose, sweep_id, details, tracking_on, deferred):
+    config = validate(compose(f"sweep_details={details}", *([] if tracking_on else ["tracking=off"])))
+    config.sweep_id = sweep_id
+    assert details_deferred(config) is deferred
+    running = without_details(config)
+    assert (running.evaluation.importance, running.tracking.log_model) == (False, False)
+    assert (config.evaluation.importance, config.tracking.log_model) == (True, tracking_on)
 
 
 def test_no_feature_value_is_logged(compose, tmp_path, isolated_mlflow):

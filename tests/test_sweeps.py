@@ -1,11 +1,15 @@
 """Real multiruns (slow): joblib, a local MLflow server, submitit, Optuna with a diverging
 trial. Each sweep logs into its own fresh store and must lose no run."""
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 
+import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -163,6 +167,56 @@ def test_sweep_report_is_written_next_to_the_sweep_and_attached(tmp_path):
     assert "report/report.html" in attached
     for run in configurations:
         assert run.info.run_name in (report / "leaderboard.md").read_text()
+
+
+def test_the_best_configuration_alone_gets_importance_and_model_at_the_sweeps_end(tmp_path, compose):
+    """sweep_details=best (the default): the jobs skip permutation importance and the model;
+    the sweep's end adds both to the leaderboard's best run, equal to what a single run of
+    that configuration computes (its folds trained again give the same numbers)."""
+    from pipeline import report
+    from pipeline.config import validate
+    from pipeline.data import load_dataset
+    from pipeline.experiment import fit_final_model, run_experiment
+
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                            "model=logistic,mlp")
+    sweep, configurations = _assert_grouped_and_finished(client, 2)
+    board = report.leaderboard(f"sqlite:///{tmp_path}/mlflow.db", sweep.data.tags["sweep_id"])
+    best_id = board.loc[0, "run_id"]
+    (best,) = [r for r in configurations if r.info.run_id == best_id]
+    (other,) = [r for r in configurations if r.info.run_id != best_id]
+    assert (best.data.tags["biotab.details"], other.data.tags["biotab.details"]) == ("completed", "deferred")
+    assert "feature_importance.csv" in {a.path for a in client.list_artifacts(best_id)}
+    assert "feature_importance.csv" not in {a.path for a in client.list_artifacts(other.info.run_id)}
+    (model,) = client.search_logged_models([best.info.experiment_id])
+    assert model.source_run_id == best_id and model.name == best.info.run_name
+    assert "auroc_ci_low" in {m.key for m in model.metrics}
+
+    model_name = best.data.params["model.name"]
+    config = validate(compose("model=" + model_name, *FAST, "tracking=off"))
+    alone = run_experiment(config)
+    logged = client.download_artifacts(best_id, "feature_importance.csv", str(tmp_path))
+    importance = pd.read_csv(logged).set_index("variable")
+    expected = alone.extras.importance.set_index("variable")
+    np.testing.assert_allclose(importance.loc[expected.index, ["importance", "ci_low", "ci_high"]],
+                               expected[["importance", "ci_low", "ci_high"]], rtol=0, atol=1e-12)
+    dataset = load_dataset(config.dataset)
+    with mlflow_uri(f"sqlite:///{tmp_path}/mlflow.db"):
+        loaded = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
+    # To rounding: the sweep's workers run one BLAS thread, this process several.
+    np.testing.assert_allclose(loaded.predict(dataset.X)["probability"],
+                               fit_final_model(config, dataset).predict_proba(dataset.X)[:, 1],
+                               rtol=1e-12, atol=0)
+    assert "importance and model" in result.stdout
+
+
+@contextlib.contextmanager
+def mlflow_uri(uri):
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
 
 
 EXPERIMENTS = sorted(p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("*.yaml"))

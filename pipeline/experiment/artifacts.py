@@ -1,5 +1,5 @@
 """What a configuration run keeps besides metrics: the out-of-fold predictions (never feature
-values), every fold's learning curves, and the figures."""
+values), every fold's learning curves, the figures and the deployable model."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
+from ..preprocessing import model_may_be_logged
 
 
 def learning_curve_table(results):
@@ -74,3 +75,11 @@ def log_plots(run, dataset, results, y, prediction, thresholds, calibration=("no
             y, prediction.argmax(axis=1), dataset.class_names)
     for name, chart in charts.items():
         run.log_chart(chart, name)
+
+
+def log_final_model(run, config, dataset, model, name):
+    """Log the deployable model (named after the configuration), unless its fitted state
+    holds training rows and ``tracking.log_models_with_training_rows`` is off."""
+    if model_may_be_logged(model, config.tracking.log_models_with_training_rows):
+        run.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()}, name=name,
+                      proba=dataset.task != "regression")

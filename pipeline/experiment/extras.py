@@ -39,12 +39,7 @@ def evaluate_extras(config, dataset, results, pooled: Pooled) -> Extras:
                                                 for r in results])
         scores = metrics.evaluate_repeats(dataset.task, y, extras.uncalibrated.predictions, n_boot=0)
         extras.uncalibrated_metrics = {name: scores[name]["value"] for name in UNCALIBRATED}
-    if all(r.permuted is not None for r in results):
-        # Fold rows as positions among the predicted rows: a hold-out split resamples its test part.
-        folds = [FoldPermutations(np.searchsorted(pooled.rows, r.test_rows), r.prediction, r.permuted)
-                 for r in results]
-        extras.importance = importance_table(folds, list(dataset.X.columns), y, dataset.task,
-                                             config.objective, config.n_bootstrap, config.seed, groups)
+    extras.importance = fold_importance(config, dataset, results, pooled)
     if config.evaluation.subgroups:
         X = dataset.X.iloc[pooled.rows]
         levels = {name: subgroup_levels(name, X, config.evaluation.bands or {}).to_numpy()
@@ -53,6 +48,18 @@ def evaluate_extras(config, dataset, results, pooled: Pooled) -> Extras:
             levels, y, pooled.predictions, pooled.thresholds, config.n_bootstrap, config.seed,
             groups, config.evaluation.min_events)
     return extras
+
+
+def fold_importance(config, dataset, results, pooled: Pooled) -> pd.DataFrame | None:
+    """Permutation importance from the folds' shuffled test parts (None without them)."""
+    if not all(r.permuted is not None for r in results):
+        return None
+    # Fold rows as positions among the predicted rows: a hold-out split resamples its test part.
+    folds = [FoldPermutations(np.searchsorted(pooled.rows, r.test_rows), r.prediction, r.permuted)
+             for r in results]
+    groups = None if dataset.groups is None else dataset.groups[pooled.rows]
+    return importance_table(folds, list(dataset.X.columns), dataset.y[pooled.rows], dataset.task,
+                            config.objective, config.n_bootstrap, config.seed, groups)
 
 
 def calibration_warnings(results) -> list[str]:
@@ -87,12 +94,16 @@ def log_extras(run, config, dataset, extras: Extras, scores: dict) -> None:
     percentiles and hashed levels: no patient value)."""
     run.log_text(json.dumps(training_schema(dataset), indent=1), "training_schema.json")
     if extras.importance is not None:
-        run.log_table(extras.importance, "feature_importance.csv")
-        if config.tracking.log_plots:
-            run.log_chart(figures.importance_chart(extras.importance), "feature_importance")
+        log_importance(run, config, extras.importance)
     if extras.subgroups is not None:
         run.log_table(extras.subgroups, "subgroups.csv")
         run.log_table(extras.gaps, "subgroup_gaps.csv")
         if config.tracking.log_plots:
             overall = {name: stats["value"] for name, stats in scores.items()}
             run.log_chart(figures.subgroups_chart(extras.subgroups, overall), "subgroups")
+
+
+def log_importance(run, config, importance: pd.DataFrame) -> None:
+    run.log_table(importance, "feature_importance.csv")
+    if config.tracking.log_plots:
+        run.log_chart(figures.importance_chart(importance), "feature_importance")

@@ -65,18 +65,25 @@ class FittedPipeline:
         return prediction if self.calibrator is None else self.calibrator.transform(prediction)
 
 
-def run_folds(config, dataset, folds, tracker, parent, progress, swept=None) -> list[FoldResult]:
+def run_folds(config, dataset, folds, tracker, parent, progress, swept=None,
+              refit=False) -> tuple[list[FoldResult], object | None]:
     """Fit every outer fold's pipeline, the networks trained together in lock-step (see
-    :func:`fit_pipelines`), then evaluate and record each fold. A fold's ``fit_seconds`` is
-    its share of the joint fit."""
+    :func:`fit_pipelines`), then evaluate and record each fold. With ``refit``, the final
+    model's part (all rows, :func:`final_part`) is trained with them and its deployable
+    model returned beside the folds' results (else None). Every part's ``fit_seconds`` is
+    its equal share of the joint fit."""
     parts = [(*inner_split(config, dataset, train, config.seed + k), config.seed + k)
              for k, (train, _) in enumerate(folds)]
+    callbacks = [[_progress_callback(k, config, progress)] for k in range(len(folds))]
+    if refit:
+        parts.append(final_part(config, dataset))
+        callbacks.append([])
     start = time.perf_counter()
-    fitted = fit_pipelines(config, dataset, parts,
-                           [[_progress_callback(k, config, progress)] for k in range(len(folds))])
-    fit_seconds = (time.perf_counter() - start) / len(folds)
-    return [finish_fold(config, dataset, k, test, parts[k], fitted[k], fit_seconds, tracker,
-                        parent, swept) for k, (_, test) in enumerate(folds)]
+    fitted = fit_pipelines(config, dataset, parts, callbacks)
+    fit_seconds = (time.perf_counter() - start) / len(parts)
+    results = [finish_fold(config, dataset, k, test, parts[k], fitted[k], fit_seconds, tracker,
+                           parent, swept) for k, (_, test) in enumerate(folds)]
+    return results, fitted[-1].model if refit else None
 
 
 def finish_fold(config, dataset, k, test, part, fitted, fit_seconds, tracker, parent, swept):
@@ -197,12 +204,17 @@ def _prepare(config, dataset, fit_rows, val_rows, seed) -> _Prepared:
     return _Prepared(preprocessor, X_fit, y_fit, X_val, y_val, callbacks)
 
 
+def final_part(config, dataset):
+    """The deployable model's part: all rows, with an inner validation part."""
+    rows = np.arange(len(dataset.y))
+    return (*inner_split(config, dataset, rows, config.seed), config.seed)
+
+
 def fit_final_model(config, dataset):
     """Refit on all rows (with an inner validation part) for the logged, deployable model:
-    the fitted pipeline, wrapped with its calibrator when ``calibration`` is not ``none``."""
-    rows = np.arange(len(dataset.y))
-    fit_rows, val_rows = inner_split(config, dataset, rows, config.seed)
-    return fit_pipeline(config, dataset, fit_rows, val_rows, config.seed).model
+    the fitted pipeline, wrapped with its calibrator when ``calibration`` is not ``none``.
+    :func:`run_folds` trains the same model with the folds (``refit``)."""
+    return fit_pipelines(config, dataset, [final_part(config, dataset)], [[]])[0].model
 
 
 def predict(model, X, task):

@@ -39,7 +39,8 @@ def run_name(config):
     return " ".join(parts)
 
 
-NOT_HASHED = ("tracking.", "sweep_id", "debug", "resume")  # where a run goes, not what it is
+# Where a run goes and what it records, not what it is:
+NOT_HASHED = ("tracking.", "sweep_id", "sweep_details", "debug", "resume")
 
 
 def config_hash(config) -> str:

@@ -78,6 +78,12 @@ def summary_metrics(results, pooled_metrics, task) -> dict:
     return summary
 
 
+def model_metrics(summary: dict, task: str) -> dict:
+    """The task's main metrics and their intervals, shown beside a logged model."""
+    return {key: summary[key] for m in metrics.registry.MAIN_METRICS[task]
+            for key in (m, f"{m}_ci_low", f"{m}_ci_high") if key in summary}
+
+
 def mean_curves(results) -> dict:
     """The run's per-epoch MLflow metrics (the UI's learning curves): the mean over folds of
     each per-epoch value, where a fold that stopped early contributes, after its end, the

@@ -31,6 +31,7 @@ class RunRecorder(Protocol):
 class Tracker(Protocol):
     def run(self, name: str, params: Mapping | None = None, tags: Mapping | None = None,
             parent=None) -> contextlib.AbstractContextManager[RunRecorder]: ...
+    def reopen(self, run_id: str) -> contextlib.AbstractContextManager[RunRecorder]: ...
     def fingerprints(self, dataset: str) -> set[str]: ...
 
 
@@ -41,6 +42,10 @@ class NoTracking:
 
     @contextlib.contextmanager
     def run(self, name, params=None, tags=None, parent=None) -> Iterator[NoTracking]:
+        yield self
+
+    @contextlib.contextmanager
+    def reopen(self, run_id) -> Iterator[NoTracking]:
         yield self
 
     def fingerprints(self, dataset):

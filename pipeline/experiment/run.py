@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 
 import pandas as pd
 import yaml
@@ -17,12 +16,12 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..evaluation.subgroups import check_subgroups
 from ..metrics.registry import MAIN_METRICS
-from ..preprocessing import model_may_be_logged
 from ..progress import Progress
 from ..splits import outer_splits
-from .artifacts import fold_table, learning_curve_table, log_plots, oof_table
+from .artifacts import fold_table, learning_curve_table, log_final_model, log_plots, oof_table
+from .details import DETAILS_TAG, details_deferred, without_details
 from .extras import Extras, calibration_warnings, evaluate_extras, extra_metrics, log_extras
-from .folds import fit_final_model, run_folds
+from .folds import run_folds
 from .naming import (
     config_tags,
     describe,
@@ -33,7 +32,7 @@ from .naming import (
     swept_name,
     warning_tags,
 )
-from .pooling import evaluate_pooled, mean_curves, pool_predictions, summary_metrics
+from .pooling import evaluate_pooled, mean_curves, model_metrics, pool_predictions, summary_metrics
 from .recorder import NoTracking, Tracker
 
 log = logging.getLogger("biotab")
@@ -63,18 +62,24 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
     notes = ineffective_settings(config)
     for note in notes:
         log.warning("%s", note)
-    with tracker.run(name, params=flatten(config), tags=config_tags(config, notes, descriptor),
-                     parent=parent_run_id) as parent:
+    tags = config_tags(config, notes, descriptor)
+    # What this job runs: without the details its sweep computes for the best configuration.
+    deferred = details_deferred(config)
+    running = without_details(config) if deferred else config
+    if deferred:
+        tags[DETAILS_TAG] = "deferred"
+    with tracker.run(name, params=flatten(config), tags=tags, parent=parent_run_id) as parent:
         dataset = load_dataset(config.dataset)
         check_task_settings(config, dataset.task)
         check_subgroups(config.evaluation, dataset.X, dataset.task)
         data_warnings = _data_warnings(tracker, dataset)  # before this run is among them
         _log_dataset(parent, dataset)
-        results = _run_folds(config, dataset, tracker, parent, name, swept or {})
+        results, model = _run_folds(running, dataset, tracker, parent, name, swept or {})
         fit_seconds = sum(r.fit_seconds for r in results)
-        if config.tracking.log_model:
+        if model is not None:  # trained with the folds, in the same share of time
+            fit_seconds += results[0].fit_seconds
             # Before the metrics: mlflow copies a run's metrics onto every model it logs.
-            fit_seconds += _log_final_model(config, dataset, parent, name)
+            log_final_model(parent, running, dataset, model, name)
         pooled = pool_predictions(results)
         groups = None if dataset.groups is None else dataset.groups[pooled.rows]
         scores = evaluate_pooled(dataset.task, dataset.y[pooled.rows], pooled, config.n_bootstrap,
@@ -83,13 +88,11 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         summary = {**summary_metrics(results, scores, dataset.task), **extra_metrics(extras),
                    "fit_seconds": fit_seconds}
         parent.log_metrics(summary, history=mean_curves(results))
-        headline = MAIN_METRICS[dataset.task]
-        parent.log_model_metrics({key: summary[key] for m in headline
-                                  for key in (m, f"{m}_ci_low", f"{m}_ci_high")})
+        parent.log_model_metrics(model_metrics(summary, dataset.task))
         found = data_warnings + result_warnings(results, summary, config) + calibration_warnings(results)
         for warning in found:
             log.warning("%s: %s", name, warning)
-        parent.set_tags({**warning_tags(notes, found), **interval_tags(scores, headline),
+        parent.set_tags({**warning_tags(notes, found), **interval_tags(scores, MAIN_METRICS[dataset.task]),
                          "mlflow.note.content": describe(descriptor, scores, summary, dataset.task,
                                                          notes, found)})
         _log_artifacts(parent, config, dataset, results, pooled, extras, scores)
@@ -140,24 +143,13 @@ def check_task_settings(config, task):
 
 
 def _run_folds(config, dataset, tracker, parent, name, swept):
+    """The folds' results and, with ``tracking.log_model``, the deployable model."""
     folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
     progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
-    results = run_folds(config, dataset, folds, tracker, parent, progress, swept)
+    out = run_folds(config, dataset, folds, tracker, parent, progress, swept,
+                    refit=config.tracking.log_model)
     progress.close()
-    return results
-
-
-def _log_final_model(config, dataset, parent, name):
-    """Refit on all rows, log the deployable model (named after the configuration); return
-    the refit's training time."""
-    start = time.perf_counter()
-    model = fit_final_model(config, dataset)
-    seconds = time.perf_counter() - start
-    if not model_may_be_logged(model, config.tracking.log_models_with_training_rows):
-        return seconds
-    parent.log_model(model, {c: str(t) for c, t in dataset.X.dtypes.items()}, name=name,
-                     proba=dataset.task != "regression")
-    return seconds
+    return out
 
 
 def _log_artifacts(run, config, dataset, results, pooled, extras, scores):

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from .context import split_override
 from .job import how_to_open
 
 log = logging.getLogger("biotab")
+REPORT_METRIC = "auroc"  # what the sweep's leaderboard and report rank by
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -80,6 +84,8 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
     lines = [f"  FAILED {f['run_name']}: {f['failure_reason']}" for f in failed]
     name = f"{tracking.run_name(uri, run_id).split(' · ')[0]} · {len(runs)} configurations"
     description = link = None
+    if not killed:
+        complete_best(uri, experiment, runs)
     try:
         summary, description, link = summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept)
         lines += summary
@@ -93,12 +99,37 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
     return "\n".join(lines), sum(r["status"] == "FINISHED" for r in runs)
 
 
+def complete_best(uri, experiment, runs) -> None:
+    """The details the sweep's jobs deferred (``sweep_details=best``: permutation importance
+    and the deployable model), added to the run of its best finished configuration (the
+    report's) before the report reads them; a failure here costs only those details."""
+    from .. import report, tracking
+    from ..config import validate
+    from ..experiment import DETAILS_TAG, complete_run
+
+    try:
+        board = report.leaderboard_frame(runs, REPORT_METRIC)
+        ranked = board.loc[board["status"] == "FINISHED", "run_id"]
+        best = next((r for r in runs if not ranked.empty and r["run_id"] == ranked.iloc[0]), None)
+        if best is None or best["tags"].get(DETAILS_TAG) != "deferred":
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            config = validate(yaml.safe_load(
+                tracking.download_artifact(uri, best["run_id"], "config.yaml", tmp).read_text()))
+        print(f"best configuration {best['run_name']}: computing its importance and model")
+        complete_run(config, tracking.Tracker(uri, experiment), best["run_id"], best["run_name"],
+                     best["metrics"])
+    except Exception as err:
+        log.warning("could not add the best configuration's importance and model: %s", err)
+
+
 def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept):
     """The leaderboard and report lines, the sweep run's description (a linked leaderboard)
     and the link to the sweep's view in the MLflow UI."""
     from .. import report, tracking
 
-    out_dir, board = report.build_report(uri, sweep_id=sweep_id, out_dir=report_dir)
+    out_dir, board = report.build_report(uri, sweep_id=sweep_id, metric=REPORT_METRIC,
+                                         out_dir=report_dir)
     eid = tracking.experiment_id(uri, experiment)
     task = next((t for t in board["task"] if t), "binary")
     link = tracking.sweep_link(uri, eid, sweep_id, task, swept)

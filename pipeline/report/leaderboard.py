@@ -17,7 +17,8 @@ from .selection import configuration_runs
 MAIN_METRICS = {**registry.MAIN_METRICS,
                 "binary": (*registry.MAIN_METRICS["binary"], "sensitivity_tuned", "specificity_tuned")}
 STATISTICS = ("_mean", "_sd", "", "_ci_low", "_ci_high")  # column = metric + suffix, as logged
-IGNORED_PARAMS = ("tracking.", "sweep_id", "debug", "resume")  # where runs went, not what they were
+# Where runs went and what they recorded, not what they were:
+IGNORED_PARAMS = ("tracking.", "sweep_id", "sweep_details", "debug", "resume")
 
 
 def leaderboard(uri: str, sweep_id: str | None = None, experiment: str | None = None,

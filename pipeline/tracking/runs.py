@@ -82,6 +82,18 @@ class Tracker:
             handle._end(RunStatus.FINISHED)
 
 
+    @contextlib.contextmanager
+    def reopen(self, run_id: str) -> Iterator[RunHandle]:
+        """Finished run ``run_id``, to add what was computed after it ended (a sweep's
+        deferred details); its status stays as it is."""
+        run = self.client.get_run(run_id)
+        handle = RunHandle(self.client, run.info, self.uri)
+        handle.params = dict(run.data.params)
+        inputs = run.inputs.dataset_inputs if run.inputs else []
+        if inputs:
+            handle.dataset = (inputs[0].dataset.name, inputs[0].dataset.digest)
+        yield handle
+
     def fingerprints(self, dataset: str) -> set[str]:
         """The dataset fingerprints of this experiment's configuration runs of ``dataset``."""
         runs = self.client.search_runs(

@@ -1,0 +1,54 @@
+"""What a sweep defers to its end (``sweep_details=best``): permutation importance and the
+deployable model cost about as much as the rest of a configuration's evaluation together,
+and a sweep needs them for the configuration it selects only. Its jobs run without them
+(:func:`without_details`); the sweep's end computes them for its best configuration
+(:func:`complete_run`) and adds them to that finished run. Training is reproducible bit for
+bit, so the folds trained again there are the run's own."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..data import load_dataset
+from ..progress import Progress
+from ..splits import outer_splits
+from .artifacts import log_final_model
+from .extras import fold_importance, log_importance
+from .folds import run_folds
+from .pooling import model_metrics, pool_predictions
+from .recorder import NoTracking
+
+DETAILS_TAG = "biotab.details"  # "deferred" on a sweep's runs, then "completed" on its best
+
+
+def details_deferred(config) -> bool:
+    """A tracked sweep's job with ``sweep_details=best``."""
+    return bool(config.sweep_id) and config.tracking.enabled and config.sweep_details == "best"
+
+
+def without_details(config):
+    """``config`` as such a job runs it: no permutation importance, no model logged."""
+    return dataclasses.replace(
+        config, evaluation=dataclasses.replace(config.evaluation, importance=False),
+        tracking=dataclasses.replace(config.tracking, log_model=False))
+
+
+def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict) -> None:
+    """Add the deferred details of ``config``'s finished run ``run_id`` (named ``name``,
+    with ``run_metrics``): its folds trained again (not recorded twice) to shuffle each
+    variable of their test parts, and its deployable model, trained with them."""
+    dataset = load_dataset(config.dataset)
+    folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
+    progress = Progress(len(folds) * config.optimizer.max_epochs, label=f"details of {name}")
+    results, model = run_folds(config, dataset, folds, NoTracking(), None, progress,
+                               refit=config.tracking.log_model)
+    progress.close()
+    importance = fold_importance(config, dataset, results, pool_predictions(results))
+    with tracker.reopen(run_id) as run:
+        if model is not None:
+            log_final_model(run, config, dataset, model, name)
+            run.log_model_metrics(model_metrics(run_metrics, dataset.task))
+        with run.artifacts_together():
+            if importance is not None:
+                log_importance(run, config, importance)
+        run.set_tags({DETAILS_TAG: "completed"})
