@@ -177,6 +177,7 @@ def test_the_best_configuration_alone_gets_importance_and_model_at_the_sweeps_en
     from pipeline.config import validate
     from pipeline.data import load_dataset
     from pipeline.experiment import fit_final_model, run_experiment
+    from pipeline.tracking.lookup import load_model
 
     client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                             "model=logistic,mlp")
@@ -208,6 +209,8 @@ def test_the_best_configuration_alone_gets_importance_and_model_at_the_sweeps_en
                                fit_final_model(config, dataset).predict_proba(dataset.X)[:, 1],
                                rtol=1e-12, atol=0)
     assert "importance and model" in result.stdout
+    with pytest.raises(ValueError, match=r"its best configuration only \(sweep_details=best\)"):
+        load_model(f"sqlite:///{tmp_path}/mlflow.db", other.info.run_id)
 
 
 @contextlib.contextmanager

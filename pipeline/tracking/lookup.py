@@ -26,8 +26,13 @@ def load_model(uri: str, run_id: str):
     """The fitted model (a scikit-learn pipeline, or its recalibrated wrapper) that run
     ``run_id`` logged; ``ValueError`` when it logged none (``tracking.log_model=false``)."""
     client = MlflowClient(uri)
-    experiment_id = client.get_run(run_id).info.experiment_id
-    models = client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'")
+    run = client.get_run(run_id)
+    models = client.search_logged_models([run.info.experiment_id],
+                                         filter_string=f"source_run_id = '{run_id}'")
+    if not models and run.data.tags.get("biotab.details") == "deferred":
+        raise ValueError(f"run {run_id} is a sweep's configuration other than its best: a sweep logs "
+                         "the model of its best configuration only (sweep_details=best). Validate "
+                         "the best, or rerun this configuration alone or with sweep_details=all")
     if not models:
         raise ValueError(f"run {run_id} logged no model (was tracking.log_model=false?); rerun the "
                          "configuration with tracking.log_model=true")
