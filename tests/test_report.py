@@ -40,10 +40,11 @@ def clean_mlflow_env(monkeypatch):
 
 
 def _config(uri: str, overrides: list[str]):
+    """A sweep's job; every one computes importance (no sweep end here adds it to the best)."""
     with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[*overrides, "optimizer.max_epochs=5", "n_bootstrap=50",
                                            f"sweep_id={SWEEP}", f"tracking.uri={uri}",
-                                           "tracking.log_model=false"])
+                                           "tracking.log_model=false", "sweep_details=all"])
     return validate(OmegaConf.to_container(cfg, resolve=True))
 
 

@@ -231,6 +231,28 @@ def test_many_and_long_params_are_batched_and_truncated(tracker):
     assert 0 < len(logged["notes"]) < 10_000
 
 
+def test_parameters_metrics_and_tags_share_batches_within_mlflows_limits(tracker, monkeypatch):
+    """The run's 150 parameters go with its first record (120 tags): two log_batch calls, not
+    four; every call within mlflow's limits (100 parameters, 100 tags, 1,000 entries)."""
+    calls = []
+    real = tracker.client.log_batch
+
+    def counted(run_id, metrics=(), params=(), tags=()):
+        calls.append((len(metrics), len(params), len(tags)))
+        return real(run_id, metrics=metrics, params=params, tags=tags)
+
+    monkeypatch.setattr(tracker.client, "log_batch", counted)
+    with tracker.run("wide", params={f"p{i}": i for i in range(150)}) as run:
+        assert calls == []  # the parameters wait for the first record
+        run.set_tags({f"t{i}": i for i in range(120)})
+        run.log_metrics({}, history={"loss": np.arange(2500.0)})
+    assert calls[:3] == [(0, 100, 100), (0, 50, 20), (1000, 0, 0)]
+    assert all(m + p + t <= 1000 and p <= 100 and t <= 100 for m, p, t in calls)
+    logged = tracker.client.get_run(run.run_id).data
+    assert len(logged.params) == 150 and {f"t{i}" for i in range(120)} <= set(logged.tags)
+    assert [p.value for p in tracker.client.get_metric_history(run.run_id, "loss")] == list(range(2500))
+
+
 def test_exception_marks_the_run_failed_and_is_reraised(tracker):
     with pytest.raises(ValueError, match="column 'age'"):
         with tracker.run("broken config"):

@@ -19,6 +19,7 @@ from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 # Per-request limits of the REST and store APIs: a batch beyond them is refused.
 from mlflow.utils.validation import (  # noqa: F401 (re-exported)
+    MAX_ENTITIES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
     MAX_PARAM_VAL_LENGTH,
     MAX_PARAMS_TAGS_PER_BATCH,

@@ -28,6 +28,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_I
 from ..errors import killed_reason, stored_reason, uninterrupted
 from .models import log_model
 from .private import (
+    MAX_ENTITIES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
     MAX_PARAM_VAL_LENGTH,
     MAX_PARAMS_TAGS_PER_BATCH,
@@ -115,11 +116,14 @@ class RunHandle:
         self.model_id: str | None = None  # of the model logged by log_model
         self.dataset: tuple[str, str] | None = None  # (name, digest) logged by log_dataset
         self._staging: Path | None = None  # see artifacts_together
+        self._unsent: list[Param] = []  # see log_params
 
     def log_params(self, params: Mapping) -> None:
-        """Flat ``{dotted.key: value}``; values stringified and cut to mlflow's length limit."""
+        """Flat ``{dotted.key: value}``; values stringified and cut to mlflow's length limit.
+        Sent with the run's next record, or when it ends: a store round trip fewer (a fold
+        run's records are then one call)."""
         entries = [Param(str(k), str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in params.items()]
-        self._batch(params=entries)
+        self._unsent += entries
         self.params.update((p.key, p.value) for p in entries)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None,
@@ -201,22 +205,24 @@ class RunHandle:
         reported (a signal arriving meanwhile is raised once the run is closed)."""
         with uninterrupted():
             try:
-                if failure_reason is not None:
-                    self.set_tags({"failure_reason": failure_reason[:MAX_FAILURE_REASON]})
+                reason = failure_reason and {"failure_reason": failure_reason[:MAX_FAILURE_REASON]}
+                self.set_tags(reason or {})  # with the parameters not sent yet
                 self.client.set_terminated(self.run_id, RunStatus.to_string(status))
             except Exception:
                 logger.exception("could not mark MLflow run %s as %s", self.run_id,
                                  RunStatus.to_string(status))
 
-    def _batch(self, metrics=(), params=(), tags=()) -> None:
-        """``log_batch`` in chunks within mlflow's per-request limits."""
-        metrics, params, tags = list(metrics), list(params), list(tags)
-        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i:i + MAX_METRICS_PER_BATCH])
-        for i in range(0, len(params), MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=params[i:i + MAX_PARAMS_TAGS_PER_BATCH])
-        for i in range(0, len(tags), MAX_PARAMS_TAGS_PER_BATCH):
-            self.client.log_batch(self.run_id, tags=tags[i:i + MAX_PARAMS_TAGS_PER_BATCH])
+    def _batch(self, metrics=(), tags=()) -> None:
+        """``metrics``, ``tags`` and the parameters not sent yet in as few ``log_batch``
+        calls as mlflow's per-request limits allow."""
+        metrics, params, tags = list(metrics), self._unsent, list(tags)
+        self._unsent = []
+        while metrics or params or tags:
+            some_params, params = params[:MAX_PARAMS_TAGS_PER_BATCH], params[MAX_PARAMS_TAGS_PER_BATCH:]
+            some_tags, tags = tags[:MAX_PARAMS_TAGS_PER_BATCH], tags[MAX_PARAMS_TAGS_PER_BATCH:]
+            room = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(some_params) - len(some_tags))
+            some_metrics, metrics = metrics[:room], metrics[room:]
+            self.client.log_batch(self.run_id, metrics=some_metrics, params=some_params, tags=some_tags)
 
     @contextlib.contextmanager
     def artifacts_together(self) -> Iterator[None]:
