@@ -87,7 +87,8 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
     if not killed:
         complete_best(uri, experiment, runs)
     try:
-        summary, description, link = summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept)
+        summary, description, link = summarise_sweep(uri, experiment, sweep_id, run_id, report_dir,
+                                                     swept, runs)
         lines += summary
     except Exception as err:  # the runs are safe in MLflow: a report problem must not hide them
         log.warning("could not summarise the sweep: %s", err)
@@ -123,16 +124,17 @@ def complete_best(uri, experiment, runs) -> None:
         log.warning("could not add the best configuration's importance and model: %s", err)
 
 
-def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept):
+def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept, runs):
     """The leaderboard and report lines, the sweep run's description (a linked leaderboard)
-    and the link to the sweep's view in the MLflow UI."""
+    and the link to the sweep's view in the MLflow UI (of ``runs``, its configurations)."""
     from .. import report, tracking
 
     out_dir, board = report.build_report(uri, sweep_id=sweep_id, metric=REPORT_METRIC,
                                          out_dir=report_dir)
     eid = tracking.experiment_id(uri, experiment)
     task = next((t for t in board["task"] if t), "binary")
-    link = tracking.sweep_link(uri, eid, sweep_id, task, swept)
+    link = tracking.sweep_link(uri, eid, sweep_id, task, swept,
+                               metric_keys={key for r in runs for key in r["metrics"]})
     report_link = tracking.artifact_link(uri, eid, run_id, "report/report.html")
     description = report.linked_summary(
         board, "auroc", lambda rid: tracking.run_link(uri, eid, rid),

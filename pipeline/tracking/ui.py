@@ -37,31 +37,35 @@ def artifact_link(uri: str, experiment_id: str, run_id: str, path: str) -> str:
 
 
 def comparison_link(uri: str, experiment_id: str, name: str, filter_string: str, task: str,
-                    columns=(), run_ids=()) -> str:
+                    columns=(), run_ids=(), metric_keys=None) -> str:
     """Write (or replace) the saved view ``name`` of the runs matching ``filter_string`` (and
     ``run_ids``) and return the deep link that opens it in the Model-training mode, on its
-    learning curves and pooled metrics with every run charted. Other MLflow versions get a
-    link carrying the filter, without the saved view."""
+    learning curves and pooled metrics with every run charted. ``metric_keys``: every metric
+    those runs logged, when the caller has them (else they are searched). Other MLflow
+    versions get a link carrying the filter, without the saved view."""
     client = MlflowClient(uri)
     line, bar = LINE_METRICS.get(task, ("mean_val_loss", "mean_train_loss")), MAIN_METRICS.get(task, ())
     if not mlflow.__version__.startswith(SUPPORTED_UI):
         return views.fallback_link(ui_url(uri), experiment_id, views.run_filter(filter_string, run_ids))
+    if metric_keys is None:
+        metric_keys = _metric_keys(client, experiment_id, filter_string, run_ids)
+    # The UI charts each metric no card names: every other one gets a hidden card.
     key, value, share_key = views.shared_view_tag(
         name, filter_string=filter_string, run_ids=run_ids, line_metrics=line, bar_metrics=bar,
-        columns=columns, hidden_metrics=_other_metrics(client, experiment_id, filter_string, run_ids,
-                                                       set(line) | set(bar)))
+        columns=columns, hidden_metrics=sorted(set(metric_keys) - set(line) - set(bar)))
     client.set_experiment_tag(experiment_id, key, value)
     return views.deep_link(ui_url(uri), experiment_id, share_key)
 
 
-def sweep_link(uri: str, experiment_id: str, sweep_id: str, task: str, swept=()) -> str:
+def sweep_link(uri: str, experiment_id: str, sweep_id: str, task: str, swept=(),
+               metric_keys=None) -> str:
     """The deep link to the saved view of one sweep's configuration runs, with a column for
     each swept parameter (a swept group, ``loss``, shows as its ``loss.name``) and each
     headline interval tag."""
     columns = [views.column_key("params", key if "." in key else f"{key}.name") for key in swept]
     columns += [views.column_key("tags", f"{m}_95ci") for m in MAIN_METRICS.get(task, ())[:2]]
     return comparison_link(uri, experiment_id, f"sweep {sweep_id}", views.sweep_filter(sweep_id),
-                           task, columns)
+                           task, columns, metric_keys=metric_keys)
 
 
 def single_run_link(uri: str, experiment_id: str, run_id: str, task: str) -> str:
@@ -69,9 +73,7 @@ def single_run_link(uri: str, experiment_id: str, run_id: str, task: str) -> str
     return comparison_link(uri, experiment_id, f"run {run_id}", "", task, run_ids=[run_id])
 
 
-def _other_metrics(client, experiment_id, filter_string, run_ids, charted) -> list[str]:
-    """Every other metric of the runs: the UI charts each metric no card names, so each gets
-    a hidden card."""
+def _metric_keys(client, experiment_id, filter_string, run_ids) -> set[str]:
     runs = client.search_runs([experiment_id], views.run_filter(filter_string, run_ids),
                               max_results=1000)
-    return sorted({key for run in runs for key in run.data.metrics} - charted)
+    return {key for run in runs for key in run.data.metrics}
