@@ -8,8 +8,10 @@ stopping; 2 parallel jobs; each side with a fresh SQLite store, timed whole as a
 (imports, start-up, the end of the sweep included).
 
   biotab  ``python -m pipeline.train -m`` with the joblib launcher: per configuration its
-          folds (each with an inner validation part monitored every epoch), the refit on
-          all rows, bootstrap CIs, plots, the pyfunc model, fold runs; then the report.
+          folds (each with an inner validation part monitored every epoch), bootstrap CIs,
+          plots, fold runs; at the end, for the best configuration, permutation importance
+          and the refit on all rows logged as a pyfunc model (``sweep_details=best``); then
+          the report.
   peer    ``bench/peer_gridsearch_autolog.py``: GridSearchCV(StandardScaler + MLPClassifier)
           with mlflow.sklearn.autolog(max_tuning_runs=None): a run per candidate, the refit.
 
@@ -84,7 +86,7 @@ def main():
     print(f"| breast cancer, {args.epochs} epochs | {ours:.1f} | {theirs:.1f} | {ratio:.2f}{spread} |")
     record("16-config MLP sweep, everything logged", ours, theirs,
            f"GridSearchCV + mlflow.sklearn.autolog (scikit-learn {sklearn.__version__})", ratio,
-           "<= 0.35", note="a configuration's folds trained in lock-step")
+           "<= 0.35", note="folds trained in lock-step; importance and model of the best configuration")
 
 
 if __name__ == "__main__":
