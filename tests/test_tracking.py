@@ -311,11 +311,12 @@ def test_artifacts(tracker, tmp_path):
 
 def test_artifacts_together_are_sent_in_one_call_at_the_end(tracker, monkeypatch):
     calls = []
-    for method in ("log_artifact", "log_artifacts"):
-        original = getattr(tracker.client, method)
-        monkeypatch.setattr(tracker.client, method,
-                            lambda *a, _original=original, _m=method: calls.append(_m) or _original(*a))
     with tracker.run("together") as run:
+        store = run._artifact_store  # the run's artifact repository, found once
+        for method in ("log_artifact", "log_artifacts"):
+            original = getattr(store, method)
+            monkeypatch.setattr(store, method,
+                                lambda *a, _original=original, _m=method: calls.append(_m) or _original(*a))
         with run.artifacts_together():
             run.log_text("seed: 0\n", "config.yaml")
             run.log_table(pd.DataFrame({"a": [1]}), "tables/a.csv")

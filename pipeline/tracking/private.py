@@ -10,6 +10,12 @@ import contextlib
 import os
 from collections.abc import Iterator
 
+# A run's artifact store from its known location: MlflowClient.log_artifact(s) reads the
+# run from the tracking store on every call (~10 ms) to find it.
+from mlflow.store.artifact.artifact_repository_registry import (  # noqa: F401 (re-exported)
+    get_artifact_repository,
+)
+
 # mlflow.user and mlflow.source.* tags as the fluent API sets them: the client API used
 # here (for explicit experiment ids, see runs.py) does not add them, and the UI shows them.
 from mlflow.tracking import context as _context

@@ -11,6 +11,7 @@ sent with ``log_batch`` (~50x faster than one call per value on SQLite).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import tempfile
@@ -33,6 +34,7 @@ from .private import (
     MAX_PARAM_VAL_LENGTH,
     MAX_PARAMS_TAGS_PER_BATCH,
     MAX_TAG_VAL_LENGTH,
+    get_artifact_repository,
 )
 from .provenance import context_tags
 from .store import ensure_experiment, open_client
@@ -224,6 +226,10 @@ class RunHandle:
             some_metrics, metrics = metrics[:room], metrics[room:]
             self.client.log_batch(self.run_id, metrics=some_metrics, params=some_params, tags=some_tags)
 
+    @functools.cached_property
+    def _artifact_store(self):
+        return get_artifact_repository(self.artifact_uri, tracking_uri=self.uri)
+
     @contextlib.contextmanager
     def artifacts_together(self) -> Iterator[None]:
         """Artifacts logged inside the block are sent in one call when it ends, also when it
@@ -235,7 +241,7 @@ class RunHandle:
                 yield
             finally:
                 self._staging = None
-                self.client.log_artifacts(self.run_id, tmp)
+                self._artifact_store.log_artifacts(tmp)
 
     @contextlib.contextmanager
     def _artifact(self, name: str) -> Iterator[Path]:
@@ -250,7 +256,7 @@ class RunHandle:
             path = Path(tmp) / Path(name).name
             yield path
             folder = Path(name).parent.as_posix()
-            self.client.log_artifact(self.run_id, str(path), None if folder == "." else folder)
+            self._artifact_store.log_artifact(str(path), None if folder == "." else folder)
 
 
 def _history_metrics(history: Mapping[str, object], now: int) -> list[Metric]:
