@@ -70,7 +70,7 @@ class _NeuralNet(BaseEstimator):
         self._store(network, history, warm)
         return self
 
-    def fit_folds(self, folds, sample_weight=None, on_epoch_end=None):
+    def fit_folds(self, folds, sample_weight=None, on_epoch_end=None, val_scores=None):
         """Fit one copy of this estimator per fold, all trained together in lock-step as one
         stacked model (``pipeline.core.lockstep``): the folds of a cross-validation, its
         repeats, the final refit.
@@ -82,6 +82,9 @@ class _NeuralNet(BaseEstimator):
             ``early_stopping`` carves its own, as ``fit`` does) and the fold's seed.
         sample_weight, on_epoch_end : lists with one entry per fold, optional
             As in ``fit``; every fold weighted, or none.
+        val_scores : dict, optional
+            name -> ``f(T_val, predicted)`` in every fold's ``history_`` each epoch, on its
+            validation rows (``pipeline.core.lockstep.Fold``).
 
         Returns
         -------
@@ -96,7 +99,7 @@ class _NeuralNet(BaseEstimator):
                              f"entry per fold, got {len(folds)}, {len(weights)}, {len(callbacks)}.")
         models = [clone(self).set_params(random_state=fold[4]) for fold in folds]
         prepared = [model._prepare(X, y, w, None if X_val is None and y_val is None
-                                   else (X_val, y_val), callback)
+                                   else (X_val, y_val), callback, val_scores)
                     for model, (X, y, X_val, y_val, _), w, callback
                     in zip(models, folds, weights, callbacks)]
         networks, data, rngs, _ = zip(*prepared)
@@ -105,7 +108,7 @@ class _NeuralNet(BaseEstimator):
             model._store(network, history, False)
         return models
 
-    def _prepare(self, X, y, sample_weight, validation_data, on_epoch_end):
+    def _prepare(self, X, y, sample_weight, validation_data, on_epoch_end, val_scores=None):
         """Checked inputs of one fit: (initialised network, core Fold, generator, warm)."""
         self._check_params()
         warm = self.warm_start and hasattr(self, "coefs_")
@@ -124,7 +127,7 @@ class _NeuralNet(BaseEstimator):
             X, T, weights, validation = self._carve_validation(X, y, T, weights, rng)
 
         network = self._network(X.shape[1], T.shape[1], X.dtype, warm, rng)
-        fold = Fold(X, T, weights, validation, on_epoch_end or ())
+        fold = Fold(X, T, weights, validation, on_epoch_end or (), val_scores or {})
         return network, fold, rng, warm
 
     def _training_config(self):

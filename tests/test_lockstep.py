@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
+from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.core import batches, stack
@@ -287,6 +288,31 @@ def test_fit_folds_equals_fitting_each_fold(cancer, params):
         _same_fit(model, alone)
         assert model.random_state == seed
     assert template.get_params() == NeuralNetClassifier(**params).get_params()  # not fitted
+
+
+@pytest.mark.parametrize("params", [dict(hidden_layer_sizes=(12,), max_epochs=30, batch_size=32),
+                                    dict(hidden_layer_sizes=(), optimizer="lbfgs", l2=1e-3)])
+def test_validation_scores_equal_what_a_callback_predicting_the_rows_itself_records(cancer, params):
+    """A fold's val_scores see its network's outputs on its validation rows, from the pass
+    that gives val_loss: the same numbers as a callback predicting those rows each epoch."""
+    folds = _estimator_folds(cancer)
+
+    def predicted(X_val, y_val):
+        def on_epoch_end(epoch, record, network):
+            p = network.predict(X_val)[:, 0]
+            record["ref_auroc"], record["ref_mean"] = roc_auc_score(y_val, p), float(p.mean())
+        return [on_epoch_end]
+
+    scores = {"val_auroc": lambda T, P: roc_auc_score(T[:, 0], P[:, 0]),
+              "val_mean": lambda T, P: float(P[:, 0].mean())}
+    models = NeuralNetClassifier(**params).fit_folds(
+        folds, on_epoch_end=[predicted(X_val, y_val) for _, _, X_val, y_val, _ in folds],
+        val_scores=scores)
+    for model in models:
+        history = model.history_
+        assert len(history["val_auroc"]) == model.n_epochs_ > 1
+        assert history["val_auroc"] == history["ref_auroc"]
+        np.testing.assert_allclose(history["val_mean"], history["ref_mean"], rtol=1e-13, atol=0)
 
 
 def test_fit_folds_carves_validation_like_fit_and_takes_sample_weights(cancer):

@@ -16,12 +16,13 @@ early stopping, weights and unequal row counts to exact equality).
 """
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import lbfgs
+from .activations import HEADS
 from .batches import Batches, StackedRows
 from .convergence import DivergenceGuard, PlateauMonitor, TrainingDivergedError
 from .losses import Loss, get_loss
@@ -41,7 +42,11 @@ class Fold:
 
     ``X`` (n, n_inputs); ``T`` (n, n_outputs) targets; ``weights`` (n,) per-example
     weights or None; ``validation`` = (X_val, T_val, weights_val or None) or None;
-    ``on_epoch_end``: callables ``f(epoch, record, network)`` for this model.
+    ``on_epoch_end``: callables ``f(epoch, record, network)`` for this model;
+    ``val_scores``: name -> ``f(T_val, predicted)`` recorded every epoch, scored on the
+    network's predictions for its validation rows (n_val, n_outputs), as ``predict``
+    gives them, from the pass that gives ``val_loss`` (a callback predicting them itself
+    would repeat that pass).
     """
 
     X: np.ndarray
@@ -49,6 +54,7 @@ class Fold:
     weights: np.ndarray | None = None
     validation: tuple | None = None
     on_epoch_end: Sequence[Callable] = field(default_factory=tuple)
+    val_scores: Mapping[str, Callable] = field(default_factory=dict)
 
 
 def train_folds(networks, folds, config, rngs):
@@ -126,6 +132,7 @@ class _Run:
         self.callbacks = [fold.on_epoch_end] if callable(fold.on_epoch_end) else \
             list(fold.on_epoch_end)
         self.has_validation = fold.validation is not None
+        self.val_scores = dict(fold.val_scores) if self.has_validation else {}
         self.history = {"train_loss": [], "learning_rate": [], "grad_norm": []}
         self.stopper = EarlyStopping(config.patience) if config.patience and \
             self.has_validation else None
@@ -171,13 +178,22 @@ class _Trainer:
         self.stack, self.rows, self.val_rows, self.runs = stack, rows, val_rows, runs
         self.loss, self.config, self.optimizer = loss, config, optimizer
 
-    def validation_losses(self, slots):
-        """{slot: validation loss} of the models ``slots`` that have a validation set."""
+    def validation_records(self, slots):
+        """{slot: {"val_loss": ..., and its val_scores}} of the models ``slots`` that have
+        a validation set."""
         out, val = {}, self.val_rows
         for lo, hi, n in ([] if val is None else val.groups(slots)):
             X, T, w = val.group(lo, hi)
-            out.update(zip(range(lo, hi),
-                           self.stack.data_losses(slice(lo, hi), X, T, w, n, self.loss)))
+            scored = any(self.runs[slot].val_scores for slot in range(lo, hi))
+            losses, logits = self.stack.data_losses(slice(lo, hi), X, T, w, n, self.loss,
+                                                    keep_logits=scored)
+            for j, slot in enumerate(range(lo, hi)):
+                out[slot] = {"val_loss": losses[j]}
+                scores = self.runs[slot].val_scores
+                if scores:
+                    predicted = HEADS[self.stack.head](logits[j])  # as Network.predict
+                    out[slot].update((name, score(T[j, :n], predicted))
+                                     for name, score in scores.items())
         return out
 
     def final_gradient_norms(self, slots):
@@ -272,13 +288,12 @@ class _FirstOrder(_Trainer):
 
     def end_epoch(self, epoch, rates, records):
         """Each model's epoch record, in fold order; the slots whose early stopping fired."""
-        val = self.validation_losses(range(len(self.runs)))
+        val = self.validation_records(range(len(self.runs)))
         stopped = []
         for slot in sorted(range(len(self.runs)), key=lambda s: self.runs[s].index):
             run, record = self.runs[slot], records[slot]
             record["learning_rate"] = rates[slot]
-            if slot in val:
-                record["val_loss"] = val[slot]
+            record.update(val.get(slot, {}))
             if run.end_epoch(self.stack.params[slot], record, epoch, rates[slot], self.stack, slot):
                 stopped.append(slot)
             run.plateau.update(record["train_loss"])
@@ -342,9 +357,7 @@ class _LBFGS(_Trainer):
             grad = stack.grad[slot]
             record = {"train_loss": self.data_loss[slot], "learning_rate": step,
                       "grad_norm": math.sqrt(float(grad @ grad))}
-            val = self.validation_losses([slot])
-            if slot in val:
-                record["val_loss"] = val[slot]
+            record.update(self.validation_records([slot]).get(slot, {}))
             return run.end_epoch(stack.params[slot], record, iteration, step, stack, slot)
         return on_iteration
 

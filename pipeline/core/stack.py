@@ -172,17 +172,22 @@ class StackedNetwork:
         self.add_penalty_gradient(rows, l1, l2)
         return values
 
-    def data_losses(self, rows, X, T, w, n, loss):
+    def data_losses(self, rows, X, T, w, n, loss, keep_logits=False):
         """Each model's weighted mean loss on its first ``n`` rows, without dropout (chunks
-        of CHUNK_ROWS rows); one float per model."""
+        of CHUNK_ROWS rows): one float per model; and, with ``keep_logits``, the logits
+        (models, n, n_outputs) they were computed from (else None)."""
         sums = None
+        logits = np.empty((*X.shape[:1], n, T.shape[-1]), self.dtype) if keep_logits else None
         for start in range(0, n, CHUNK_ROWS):
             part = slice(start, min(start + CHUNK_ROWS, n))
-            values = loss.value(self.bind(rows, X[:, part], T[:, part]).forward(), T[:, part])
+            forward = self.bind(rows, X[:, part], T[:, part]).forward()
+            if keep_logits:
+                logits[:, part] = forward
+            values = loss.value(forward, T[:, part])
             chunk = values.sum(axis=-1).tolist() if w is None else row_dots(values, w[:, part])
             sums = chunk if sums is None else [a + b for a, b in zip(sums, chunk)]
         totals = [float(n)] * len(sums) if w is None else w[:, :n].sum(axis=-1).tolist()
-        return [s / t for s, t in zip(sums, totals)]
+        return [s / t for s, t in zip(sums, totals)], logits
 
     def linear_objective(self, rows, X, T, w, n, loss, l2):
         """The exact, call-thrifty full-batch evaluator of models WITHOUT hidden layers

@@ -174,7 +174,7 @@ def _fit_in_lock_step(template, prepared, seeds, callbacks) -> list:
         fitted = template.fit_folds(
             [(prepared[i].X_fit, prepared[i].y_fit, prepared[i].X_val, prepared[i].y_val, seeds[i])
              for i in group],
-            on_epoch_end=[[*callbacks[i], *prepared[i].callbacks] for i in group])
+            on_epoch_end=[callbacks[i] for i in group], val_scores=prepared[0].val_scores)
         for i, model in zip(group, fitted):
             models[i] = model
     return models
@@ -189,7 +189,7 @@ class _Prepared:
     y_fit: np.ndarray
     X_val: np.ndarray
     y_val: np.ndarray
-    callbacks: list  # what every network of this part records per epoch
+    val_scores: dict  # name -> f(T_val, predicted): what every network records per epoch
 
 
 def _prepare(config, dataset, fit_rows, val_rows, seed) -> _Prepared:
@@ -200,8 +200,8 @@ def _prepare(config, dataset, fit_rows, val_rows, seed) -> _Prepared:
     y_val = dataset.y[val_rows]
     if config.preprocess.get("imbalance") == "oversample":
         X_fit, y_fit = oversample(X_fit, y_fit, np.random.default_rng(seed))
-    callbacks = [_validation_auroc(X_val, y_val)] if dataset.task == "binary" else []
-    return _Prepared(preprocessor, X_fit, y_fit, X_val, y_val, callbacks)
+    scores = {"val_auroc": _validation_auroc} if dataset.task == "binary" else {}
+    return _Prepared(preprocessor, X_fit, y_fit, X_val, y_val, scores)
 
 
 def final_part(config, dataset):
@@ -260,11 +260,10 @@ def _diagnostics(config, dataset, model, fit_rows, val_rows, test, fitted) -> di
     return out
 
 
-def _validation_auroc(X_val, y_val):
-    """Record the validation AUROC every epoch, for the learning curves."""
-    def on_epoch_end(epoch, record, network):
-        record["val_auroc"] = metrics.auroc(y_val, network.predict(X_val)[:, 0])
-    return on_epoch_end
+def _validation_auroc(T_val, predicted):
+    """The validation AUROC of an epoch, for the learning curves: a binary network's
+    column 0 holds the label and P(y=1)."""
+    return metrics.auroc(T_val[:, 0], predicted[:, 0])
 
 
 def _progress_callback(fold, config, progress):
