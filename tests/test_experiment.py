@@ -128,17 +128,18 @@ def test_pyfunc_model_reproduces_the_refit_probabilities(breast_cancer_run):
     assert (predicted["n_missing"] == 0).all()
 
 
-@pytest.mark.parametrize("sweep_id, details, tracking_on, deferred", [
-    ("s1", "best", True, True), ("s1", "all", True, False), (None, "best", True, False),
-    ("s1", "best", False, False)])
+@pytest.mark.parametrize("sweep_id, overrides, deferred", [
+    ("s1", [], True), ("s1", ["sweep_details=all"], False), (None, [], False),
+    ("s1", ["tracking=off"], False), ("s1", ["evaluation=fast"], True),
+    ("s1", ["evaluation=fast", "tracking.log_model=false"], False)])
 def test_only_a_tracked_sweep_with_sweep_details_best_defers_importance_and_model(
-        compose, sweep_id, details, tracking_on, deferred):
-    config = validate(compose(f"sweep_details={details}", *([] if tracking_on else ["tracking=off"])))
+        compose, sweep_id, overrides, deferred):
+    config = validate(compose(*overrides))
     config.sweep_id = sweep_id
     assert details_deferred(config) is deferred
     running = without_details(config)
     assert (running.evaluation.importance, running.tracking.log_model) == (False, False)
-    assert (config.evaluation.importance, config.tracking.log_model) == (True, tracking_on)
+    assert config.sweep_details == ("all" if "sweep_details=all" in overrides else "best")
 
 
 def test_no_feature_value_is_logged(compose, tmp_path, isolated_mlflow):

@@ -22,8 +22,10 @@ DETAILS_TAG = "biotab.details"  # "deferred" on a sweep's runs, then "completed"
 
 
 def details_deferred(config) -> bool:
-    """A tracked sweep's job with ``sweep_details=best``."""
-    return bool(config.sweep_id) and config.tracking.enabled and config.sweep_details == "best"
+    """A tracked sweep's job with ``sweep_details=best`` and details to defer."""
+    wanted = config.evaluation.importance or config.tracking.log_model
+    return (bool(config.sweep_id) and config.tracking.enabled and wanted
+            and config.sweep_details == "best")
 
 
 def without_details(config):

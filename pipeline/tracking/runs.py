@@ -84,7 +84,6 @@ class Tracker:
         else:
             handle._end(RunStatus.FINISHED)
 
-
     @contextlib.contextmanager
     def reopen(self, run_id: str) -> Iterator[RunHandle]:
         """Finished run ``run_id``, to add what was computed after it ended (a sweep's
