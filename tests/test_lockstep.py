@@ -202,6 +202,21 @@ def test_a_diverging_fold_is_named():
         train_folds(nets, folds, config, [np.random.default_rng(k) for k in range(2)])
 
 
+def test_a_diverging_fold_is_named_before_its_validation_scores_see_its_predictions():
+    """A score that refuses non-finite predictions (as AUROC does) must not mask divergence."""
+    def finite_only(T, predicted):
+        assert np.isfinite(predicted).all(), "scored a diverged network"
+        return 0.0
+
+    folds = [_fold(k, n, "sigmoid", n_val=10) for k, n in enumerate((40, 30))]
+    for fold in folds:
+        fold.val_scores = {"val_finite": finite_only}
+    config = TrainingConfig(optimizer="sgd", learning_rate=1e300, max_epochs=5)
+    with pytest.raises(TrainingDivergedError, match=r"^fold 0: training diverged at epoch \d+"):
+        train_folds(_networks(2, (8,), "sigmoid"), folds, config,
+                    [np.random.default_rng(k) for k in range(2)])
+
+
 def test_invalid_inputs():
     folds = [_fold(k, 30) for k in range(2)]
     rngs = [np.random.default_rng(k) for k in range(2)]

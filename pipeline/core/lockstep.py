@@ -150,12 +150,17 @@ class _Run:
             start = initial_loss(network, loss, X[0, :n], T[0, :n], None if w is None else w[0, :n])
         self.guard = DivergenceGuard(start, float(np.abs(T[0, :n]).max(initial=0.0)), advice)
 
-    def end_epoch(self, params, record, epoch, lr, stack=None, slot=None):
-        """Divergence check, callbacks (with the network synchronised), then the history."""
+    def end_epoch(self, params, record, epoch, lr, stack=None, slot=None, validation=None):
+        """Validation loss, divergence check, val_scores, callbacks (with the network
+        synchronised), then the history. ``validation``: (loss, (T_val, predicted) or None)."""
+        if validation is not None:
+            record["val_loss"] = validation[0]
         try:
             self.guard.check(params, record, epoch, lr)
         except TrainingDivergedError as error:
             raise TrainingDivergedError(f"{self.prefix}{error}") from None
+        if validation is not None and validation[1] is not None:
+            record.update((name, score(*validation[1])) for name, score in self.val_scores.items())
         if self.callbacks:
             stack.store(slot, self.network)
             for callback in self.callbacks:
@@ -178,9 +183,9 @@ class _Trainer:
         self.stack, self.rows, self.val_rows, self.runs = stack, rows, val_rows, runs
         self.loss, self.config, self.optimizer = loss, config, optimizer
 
-    def validation_records(self, slots):
-        """{slot: {"val_loss": ..., and its val_scores}} of the models ``slots`` that have
-        a validation set."""
+    def validation(self, slots):
+        """{slot: (validation loss, (T_val, predicted) for its val_scores, else None)} of
+        the models ``slots`` that have a validation set."""
         out, val = {}, self.val_rows
         for lo, hi, n in ([] if val is None else val.groups(slots)):
             X, T, w = val.group(lo, hi)
@@ -188,12 +193,10 @@ class _Trainer:
             losses, logits = self.stack.data_losses(slice(lo, hi), X, T, w, n, self.loss,
                                                     keep_logits=scored)
             for j, slot in enumerate(range(lo, hi)):
-                out[slot] = {"val_loss": losses[j]}
-                scores = self.runs[slot].val_scores
-                if scores:
-                    predicted = HEADS[self.stack.head](logits[j])  # as Network.predict
-                    out[slot].update((name, score(T[j, :n], predicted))
-                                     for name, score in scores.items())
+                predicted = None
+                if self.runs[slot].val_scores:  # as Network.predict gives them
+                    predicted = (T[j, :n], HEADS[self.stack.head](logits[j]))
+                out[slot] = (losses[j], predicted)
         return out
 
     def final_gradient_norms(self, slots):
@@ -288,13 +291,13 @@ class _FirstOrder(_Trainer):
 
     def end_epoch(self, epoch, rates, records):
         """Each model's epoch record, in fold order; the slots whose early stopping fired."""
-        val = self.validation_records(range(len(self.runs)))
+        val = self.validation(range(len(self.runs)))
         stopped = []
         for slot in sorted(range(len(self.runs)), key=lambda s: self.runs[s].index):
             run, record = self.runs[slot], records[slot]
             record["learning_rate"] = rates[slot]
-            record.update(val.get(slot, {}))
-            if run.end_epoch(self.stack.params[slot], record, epoch, rates[slot], self.stack, slot):
+            if run.end_epoch(self.stack.params[slot], record, epoch, rates[slot], self.stack, slot,
+                             val.get(slot)):
                 stopped.append(slot)
             run.plateau.update(record["train_loss"])
         return sorted(stopped)
@@ -357,8 +360,8 @@ class _LBFGS(_Trainer):
             grad = stack.grad[slot]
             record = {"train_loss": self.data_loss[slot], "learning_rate": step,
                       "grad_norm": math.sqrt(float(grad @ grad))}
-            record.update(self.validation_records([slot]).get(slot, {}))
-            return run.end_epoch(stack.params[slot], record, iteration, step, stack, slot)
+            return run.end_epoch(stack.params[slot], record, iteration, step, stack, slot,
+                                 self.validation([slot]).get(slot))
         return on_iteration
 
     def evaluate(self, slots):
