@@ -41,3 +41,10 @@ def test_loss_sweep_runs_every_configuration_as_a_slurm_job(cluster, tmp_path):
     runs = client.search_runs(
         experiments, f"tags.sweep_id = '{sweep_id}' and tags.`biotab.role` = 'configuration'")
     assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3
+
+    # the sweep's end added the best configuration's importance and model through the server
+    (best,) = [r for r in runs if r.data.tags.get("biotab.details") == "completed"]
+    assert "feature_importance.csv" in {a.path for a in client.list_artifacts(best.info.run_id)}
+    models = client.search_logged_models([best.info.experiment_id],
+                                         filter_string=f"source_run_id = '{best.info.run_id}'")
+    assert len(models) == 1 and models[0].name == best.info.run_name
