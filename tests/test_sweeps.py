@@ -213,6 +213,27 @@ def test_the_best_configuration_alone_gets_importance_and_model_at_the_sweeps_en
         load_model(f"sqlite:///{tmp_path}/mlflow.db", other.info.run_id)
 
 
+def test_a_regression_sweep_is_ranked_by_rmse_and_its_best_gets_importance_and_model(tmp_path):
+    """The leaderboard, the report and the sweep-end details go by the task's main metric:
+    rmse (lower is better) for a continuous outcome, where auroc was never logged."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 2))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "stay": 3 + 2 * x[:, 0] + rng.normal(0, 0.1, 150)}
+                 ).to_csv(tmp_path / "cohort.csv", index=False)
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                            "dataset=csv", f"dataset.path={tmp_path / 'cohort.csv'}",
+                            "dataset.target=stay", "loss=squared_error", "objective=r2",
+                            "model=logistic,mlp", "optimizer.max_epochs=20")
+    assert "ranked by pooled out-of-fold rmse (lower is better)" in result.stdout
+    assert (tmp_path / "multirun" / "report" / "report.html").exists()
+    runs = [r for r in _runs(client, "cohort") if r.data.tags.get("biotab.role") == "configuration"]
+    (best,) = [r for r in runs if r.data.tags["biotab.details"] == "completed"]
+    assert best.data.metrics["rmse"] == min(r.data.metrics["rmse"] for r in runs)
+    assert "feature_importance.csv" in {a.path for a in client.list_artifacts(best.info.run_id)}
+    (model,) = client.search_logged_models([best.info.experiment_id])
+    assert model.source_run_id == best.info.run_id
+
+
 @contextlib.contextmanager
 def mlflow_uri(uri):
     os.environ["MLFLOW_TRACKING_URI"] = uri

@@ -14,7 +14,6 @@ from .context import split_override
 from .job import how_to_open
 
 log = logging.getLogger("biotab")
-REPORT_METRIC = "auroc"  # what the sweep's leaderboard and report rank by
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -109,7 +108,7 @@ def complete_best(uri, experiment, runs) -> None:
     from ..experiment import DETAILS_TAG, complete_run
 
     try:
-        board = report.leaderboard_frame(runs, REPORT_METRIC)
+        board = report.leaderboard_frame(runs, ranking_metric(runs))
         ranked = board.loc[board["status"] == "FINISHED", "run_id"]
         best = next((r for r in runs if not ranked.empty and r["run_id"] == ranked.iloc[0]), None)
         if best is None or best["tags"].get(DETAILS_TAG) != "deferred":
@@ -129,18 +128,29 @@ def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept, runs):
     and the link to the sweep's view in the MLflow UI (of ``runs``, its configurations)."""
     from .. import report, tracking
 
-    out_dir, board = report.build_report(uri, sweep_id=sweep_id, metric=REPORT_METRIC,
-                                         out_dir=report_dir)
+    metric = ranking_metric(runs)
+    out_dir, board = report.build_report(uri, sweep_id=sweep_id, metric=metric, out_dir=report_dir)
     eid = tracking.experiment_id(uri, experiment)
     task = next((t for t in board["task"] if t), "binary")
     link = tracking.sweep_link(uri, eid, sweep_id, task, swept,
                                metric_keys={key for r in runs for key in r["metrics"]})
     report_link = tracking.artifact_link(uri, eid, run_id, "report/report.html")
     description = report.linked_summary(
-        board, "auroc", lambda rid: tracking.run_link(uri, eid, rid),
+        board, metric, lambda rid: tracking.run_link(uri, eid, rid),
         [f"**[Learning curves and metrics of every configuration]({link})** · "
          f"[HTML report]({report_link})"])
-    return [report.format_leaderboard(board), f"report: {out_dir / 'report.html'}"], description, link
+    return [report.format_leaderboard(board, metric), f"report: {out_dir / 'report.html'}"], \
+        description, link
+
+
+def ranking_metric(runs) -> str:
+    """What the sweep's leaderboard, report and best configuration go by: the main metric
+    of its runs' task (auroc for a binary outcome, macro_auroc for classes, rmse for a
+    continuous one)."""
+    from ..metrics.registry import MAIN_METRICS
+
+    task = next((r["tags"]["task"] for r in runs if r["tags"].get("task") in MAIN_METRICS), "binary")
+    return MAIN_METRICS[task][0]
 
 
 def compare_lines(uri, link) -> list[str]:
