@@ -50,7 +50,7 @@ def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict) -> 
         if model is not None:
             log_final_model(run, config, dataset, model, name)
             run.log_model_metrics(model_metrics(run_metrics, dataset.task))
-        with run.artifacts_together():
-            if importance is not None:
+        if importance is not None:
+            with run.artifacts_together():  # the table and its figure in one call
                 log_importance(run, config, importance)
         run.set_tags({DETAILS_TAG: "completed"})

@@ -8,8 +8,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-import yaml
-
 from .context import split_override
 from .job import how_to_open
 
@@ -104,23 +102,24 @@ def complete_best(uri, experiment, runs) -> None:
     and the deployable model), added to the run of its best finished configuration (the
     report's) before the report reads them; a failure here costs only those details."""
     from .. import report, tracking
-    from ..config import validate
     from ..experiment import DETAILS_TAG, complete_run
 
     try:
         board = report.leaderboard_frame(runs, ranking_metric(runs))
-        ranked = board.loc[board["status"] == "FINISHED", "run_id"]
-        best = next((r for r in runs if not ranked.empty and r["run_id"] == ranked.iloc[0]), None)
+        ranked = board.loc[board["status"] == "FINISHED", "run_id"].tolist()
+        best = next((r for r in runs if ranked and r["run_id"] == ranked[0]), None)
         if best is None or best["tags"].get(DETAILS_TAG) != "deferred":
             return
         with tempfile.TemporaryDirectory() as tmp:
-            config = validate(yaml.safe_load(
-                tracking.download_artifact(uri, best["run_id"], "config.yaml", tmp).read_text()))
+            config = report.read_config(uri, best["run_id"], tmp)
+        if config is None:  # said why
+            return
         print(f"best configuration {best['run_name']}: computing its importance and model")
         complete_run(config, tracking.Tracker(uri, experiment), best["run_id"], best["run_name"],
                      best["metrics"])
     except Exception as err:
-        log.warning("could not add the best configuration's importance and model: %s", err)
+        log.warning("could not add the best configuration's importance and model (%s): rerun it "
+                    "alone, or the sweep with sweep_details=all", err)
 
 
 def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept, runs):

@@ -22,7 +22,7 @@ resolved configuration and the out-of-fold predictions (row index, fold, predict
 label: no feature values). MLflow is reached through :mod:`pipeline.tracking` alone.
 """
 
-from .build import FILES, REPORTS_DIR, build_report
+from .build import FILES, REPORTS_DIR, build_report, read_config
 from .comparison import OutOfFold, incomparable, paired_comparison, read_oof
 from .leaderboard import (
     MAIN_METRICS,
@@ -39,5 +39,6 @@ from .selection import latest_sweep_id, list_sweeps
 __all__ = [
     "FILES", "MAIN_METRICS", "REPORTS_DIR", "OutOfFold", "build_report", "format_leaderboard",
     "incomparable", "latest_sweep_id", "leaderboard", "leaderboard_frame", "linked_summary", "list_sweeps",
-    "lower_is_better", "markdown_leaderboard", "paired_comparison", "read_oof", "varied_params",
+    "lower_is_better", "markdown_leaderboard", "paired_comparison", "read_config", "read_oof",
+    "varied_params",
 ]

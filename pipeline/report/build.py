@@ -52,7 +52,7 @@ def build_report(uri: str, sweep_id: str | None = None, experiment: str | None =
     with tempfile.TemporaryDirectory() as tmp:
         oof = {run["run_id"]: _download_oof(uri, run["run_id"], tmp) for run in ranked}
         folds = {run["run_id"]: _download_folds(uri, run["run_id"], tmp) for run in ranked}
-        best_config = _download_config(uri, ranked[0]["run_id"], tmp) if ranked else None
+        best_config = read_config(uri, ranked[0]["run_id"], tmp) if ranked else None
         clinical = read_clinical(uri, ranked, runs, tmp)
     nested = nested_estimate(ranked, oof, folds, _task(ranked or runs))
     context = ReportContext(uri, sweep_id, experiment, metric, top, board, runs, ranked, oof,
@@ -124,8 +124,9 @@ def _download_folds(uri, run_id, tmp) -> pd.DataFrame | None:
         return None
 
 
-def _download_config(uri, run_id, tmp) -> ExperimentConfig | None:
-    """The run's resolved configuration (its ``config.yaml`` artifact), typed."""
+def read_config(uri, run_id, tmp) -> ExperimentConfig | None:
+    """The run's resolved configuration (its ``config.yaml`` artifact, downloaded into
+    ``tmp``), typed; None, with a warning, when it cannot be read."""
     try:
         path = tracking.download_artifact(uri, run_id, "config.yaml", Path(tmp) / f"{run_id}-config")
         return validate(yaml.safe_load(path.read_text()))

@@ -43,8 +43,8 @@ from .ui import artifact_link, experiment_id, run_link, single_run_link, sweep_l
 __all__ = [
     "MAX_FAILURE_REASON", "SKLEARN_TYPES_TO_TRUST", "artifact_link", "default_artifact_root",
     "download_artifact", "end_sweep", "ensure_experiment", "experiment_id", "find_sweep_run",
-    "finished_configuration", "set_aside", "log_run_metrics", "log_sweep_artifacts", "mark_orphans",
+    "finished_configuration", "log_run_metrics", "log_sweep_artifacts", "mark_orphans",
     "metric_history", "model_signature", "resolve_tracking_uri", "resume_sweep", "run_link",
-    "run_name", "run_status", "RunHandle", "runtime_tags", "search_runs", "single_run_link",
-    "start_sweep", "store_exists", "sweep_link", "Tracker", "warm_up",
+    "run_name", "run_status", "RunHandle", "runtime_tags", "search_runs", "set_aside",
+    "single_run_link", "start_sweep", "store_exists", "sweep_link", "Tracker", "warm_up",
 ]
