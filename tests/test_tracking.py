@@ -6,6 +6,7 @@ per session and each test gets a fresh copy of it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shutil
 import site
@@ -19,6 +20,8 @@ from contextlib import closing
 from pathlib import Path
 
 import mlflow
+import mlflow.utils.environment
+import mlflow.utils.requirements_utils
 import numpy as np
 import pandas as pd
 import pytest
@@ -410,10 +413,24 @@ def test_logged_model_metadata(logged_model):
     requirements = (directory / "requirements.txt").read_text().split()
     assert {r.split("==")[0] for r in requirements} == {
         "mlflow", "numpy", "pandas", "scikit-learn", "skops"}
+    # Exactly the installed versions: why MLflow's mismatch check can be skipped.
+    assert all(importlib.metadata.version(name) == version
+               for name, version in (r.split("==") for r in requirements))
     mlmodel = (directory / "MLmodel").read_text()
     assert "predict_fn: predict_proba" in mlmodel
     signature = json.loads(mlflow.models.Model.load(directory).to_dict()["signature"]["inputs"])
     assert [c["name"] for c in signature] == ["age", "bmi", "glucose"]
+
+
+def test_mlflows_requirement_check_is_skipped_for_one_call_only(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(mlflow.utils.requirements_utils._logger, "warning", warnings.append)
+    with pytest.raises(RuntimeError), tracking.private.requirements_unchecked():
+        mlflow.utils.environment.warn_dependency_requirement_mismatches(["numpy==0"])
+        raise RuntimeError("a failed save")
+    assert warnings == []
+    mlflow.utils.environment.warn_dependency_requirement_mismatches(["numpy==0"])
+    assert "numpy (current: " in warnings[0]
 
 
 def test_logged_model_loads_without_biotab_installed(logged_model, tmp_path):

@@ -56,7 +56,8 @@ def log_model(run, model, feature_dtypes: Mapping[str, str], name: str = "model"
     name = model_name(name)
     logged = run.client.create_logged_model(
         run.experiment_id, name=name, source_run_id=run.run_id, params=run.params)
-    with private.global_tracking_uri(run.uri):  # log_model only talks to the global URI
+    # log_model only talks to the global URI; the requirements are the installed versions
+    with private.global_tracking_uri(run.uri), private.requirements_unchecked():
         info = mlflow.sklearn.log_model(
             model, name=name, model_id=logged.model_id, run_id=run.run_id,
             signature=model_signature(model, feature_dtypes, proba),
@@ -117,6 +118,7 @@ def _mlflow_type(dtype: str, column: str) -> str:
 
 
 def _pip_requirements() -> list[str]:
+    """The installed versions of what loading the model needs (mlflow adds itself)."""
     import skops
 
     versions = {"numpy": np.__version__, "pandas": pd.__version__,

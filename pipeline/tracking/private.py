@@ -23,6 +23,10 @@ from mlflow.tracking import context as _context
 # pyfunc/sklearn log_model talks only to the global tracking URI; this sets it for one call.
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
+# Its check that the model's requirements match the installed packages: ~0.6 s on a process's
+# first model save (it maps every installed distribution to its modules).
+from mlflow.utils import environment as _environment
+
 # Per-request limits of the REST and store APIs: a batch beyond them is refused.
 from mlflow.utils.validation import (  # noqa: F401 (re-exported)
     MAX_ENTITIES_PER_BATCH,
@@ -54,3 +58,15 @@ def global_tracking_uri(uri: str) -> Iterator[None]:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
         else:
             os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+@contextlib.contextmanager
+def requirements_unchecked() -> Iterator[None]:
+    """Skip MLflow's check that a model's pip requirements are installed, for one call: only
+    for requirements read from the installed packages themselves, which cannot mismatch."""
+    check = _environment.warn_dependency_requirement_mismatches
+    _environment.warn_dependency_requirement_mismatches = lambda requirements: None
+    try:
+        yield
+    finally:
+        _environment.warn_dependency_requirement_mismatches = check
