@@ -137,11 +137,12 @@ def _start_from_empty_store(path: Path) -> None:
     Best effort: without it, MLflow builds the store itself."""
     if path.is_file() and path.stat().st_size:
         return
+    copy = path.with_name(f".{path.name}.{os.getpid()}.copy")
     try:
-        copy = path.with_name(f".{path.name}.{os.getpid()}.copy")
         shutil.copyfile(_empty_store(), copy)
         os.replace(copy, path)
     except (OSError, sqlite3.Error, MlflowException) as err:
+        copy.unlink(missing_ok=True)
         logger.info("building the SQLite store %s with MLflow's migrations: %s", path, err)
 
 
