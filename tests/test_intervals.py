@@ -139,6 +139,28 @@ def test_ici_of_a_resample_equals_the_fit_on_its_drawn_rows_with_the_same_knots(
     assert (got["ici"][0], got["e50"][0], got["e90"][0]) == pytest.approx(expected, abs=1e-6)
 
 
+def test_the_smoothed_fits_log_likelihood_is_exact_for_any_linear_predictor():
+    eta = np.array([[-1e4, -800.0, -30.0, -1.0, 0.0, 2.0, 40.0, 900.0, 1e4]])
+    y = np.array([0.0, 1, 0, 1, 1, 0, 1, 1, 0])
+    w = np.array([[1.0, 2, 1, 1, 3, 1, 1, 1, 2]])
+    expected = np.sum(w * (y * eta - np.logaddexp(0.0, eta)))  # -> -2e4 - 900 - ...: no clipping
+    np.testing.assert_allclose(smoothed._log_likelihood(eta, y, w), [expected], rtol=1e-14)
+
+
+def test_a_newton_step_that_overshoots_is_halved_and_one_that_overflows_makes_the_fit_undefined():
+    x = np.linspace(-3, 3, 40)
+    y = (x > 0).astype(float)
+    y[::7] = 1 - y[::7]
+    X, w, beta = np.column_stack([np.ones_like(x), x]), np.ones((2, 40)), np.zeros((2, 2))
+    eta = beta @ X.T
+    ll = smoothed._log_likelihood(eta, y, w)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # handled, not printed
+        step, _, ll_after, stuck = smoothed._halve(beta, np.array([[0.0, 1e3], [0.0, 1e308]]),
+                                                   X, y, w, ll, eta)
+    assert step[0, 1] == 1e3 / 2**9 and ll_after[0] > ll[0]  # halved until the fit improves
+    assert stuck.tolist() == [False, True]
+
+
 def test_smoothed_curve_band_surrounds_a_well_calibrated_diagonal():
     rng = np.random.default_rng(10)
     p = rng.uniform(0.05, 0.95, 1500)

@@ -129,10 +129,12 @@ def design_matrix(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray | None]
 
 def _log_likelihood(eta, y, w) -> np.ndarray:
     """Weighted log-likelihood per resample, y * eta - log(1 + e^eta) = (y - 1) * eta -
-    log(1 + e^-eta): one exp and one log (logaddexp is several times slower)."""
-    q = np.exp(-np.clip(eta, -700.0, 700.0))
-    q += 1.0
-    return np.einsum("mn,mn->m", w, (y - 1.0) * eta - np.log(q))
+    log(1 + e^-eta), with log(1 + e^-eta) = max(-eta, 0) + log1p(e^-|eta|): exact for every
+    eta (logaddexp is several times slower; clipping eta at +-700 overstated the likelihood
+    of a step that overshoots, so it was not halved)."""
+    softplus = np.log1p(np.exp(-np.abs(eta)))
+    softplus += np.maximum(-eta, 0.0)
+    return np.einsum("mn,mn->m", w, (y - 1.0) * eta - softplus)
 
 
 def _newton(X, y, w, start, max_iter=50, tol=1e-9) -> np.ndarray:
@@ -157,11 +159,11 @@ def _newton(X, y, w, start, max_iter=50, tol=1e-9) -> np.ndarray:
         grad = (wa * (y - mu)) @ X
         info = ((wa * mu * (1.0 - mu)) @ outer).reshape(-1, k, k)
         step, singular = _solve(info, grad)
-        step, eta, ll = _halve(beta[active], step, X, y, wa, ll, eta)
+        step, eta, ll, stuck = _halve(beta[active], step, X, y, wa, ll, eta)
         beta[active] += step
         small = np.abs(step).max(axis=1) <= tol * (1 + np.abs(beta[active]).max(axis=1))
-        converged[active[small & ~singular]] = True
-        keep = ~(small | singular)
+        converged[active[small & ~singular & ~stuck]] = True
+        keep = ~(small | singular | stuck)
         active, eta, ll = active[keep], eta[keep], ll[keep]
         if active.size == 0:
             break
@@ -186,17 +188,21 @@ def _solve(info, grad) -> tuple[np.ndarray, np.ndarray]:
 
 def _halve(beta, step, X, y, w, ll, eta, max_halvings=30):
     """Halve each step until the log-likelihood does not decrease (rounding noise allowed);
-    returns the steps and the linear predictor and log-likelihood after them."""
-    eta = (beta + step) @ X.T
-    ll_new = _log_likelihood(eta, y, w)
-    for _ in range(max_halvings):
-        worse = np.flatnonzero(ll_new < ll - 1e-12 * (1 + np.abs(ll)))
-        if worse.size == 0:
-            break
-        step[worse] /= 2
-        eta[worse] = (beta[worse] + step[worse]) @ X.T
-        ll_new[worse] = _log_likelihood(eta[worse], y, w[worse])
-    return step, eta, ll_new
+    a step whose log-likelihood overflows to nan counts as a decrease. Returns the steps,
+    the linear predictor and log-likelihood after them, and which rows are still worse
+    after ``max_halvings`` (their fit is undefined)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow: nan, then halved
+        eta = (beta + step) @ X.T
+        ll_new = _log_likelihood(eta, y, w)
+        for _ in range(max_halvings):
+            worse = np.flatnonzero(~(ll_new >= ll - 1e-12 * (1 + np.abs(ll))))
+            if worse.size == 0:
+                break
+            step[worse] /= 2
+            eta[worse] = (beta[worse] + step[worse]) @ X.T
+            ll_new[worse] = _log_likelihood(eta[worse], y, w[worse])
+        stuck = ~(ll_new >= ll - 1e-12 * (1 + np.abs(ll)))
+    return step, eta, ll_new, stuck
 
 
 def spline_fits(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
