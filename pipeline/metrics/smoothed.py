@@ -27,7 +27,8 @@ Knots (the rule, decided once per data set, so that every resample fits the same
 
 Undefined (``nan``, counted as a degenerate resample): one outcome class only, predictions
 that separate the classes (the fit has no finite maximum), a singular information matrix
-(condition number above 1e12 after scaling) and no convergence within 50 Newton steps.
+(condition number above 1e12 after scaling), a Newton step that 30 halvings cannot make
+improve the fit, and no convergence within 50 Newton steps.
 """
 
 from __future__ import annotations
@@ -191,18 +192,18 @@ def _halve(beta, step, X, y, w, ll, eta, max_halvings=30):
     a step whose log-likelihood overflows to nan counts as a decrease. Returns the steps,
     the linear predictor and log-likelihood after them, and which rows are still worse
     after ``max_halvings`` (their fit is undefined)."""
+    floor = ll - 1e-12 * (1 + np.abs(ll))
     with np.errstate(over="ignore", invalid="ignore"):  # overflow: nan, then halved
         eta = (beta + step) @ X.T
         ll_new = _log_likelihood(eta, y, w)
         for _ in range(max_halvings):
-            worse = np.flatnonzero(~(ll_new >= ll - 1e-12 * (1 + np.abs(ll))))
+            worse = np.flatnonzero(~(ll_new >= floor))
             if worse.size == 0:
                 break
             step[worse] /= 2
             eta[worse] = (beta[worse] + step[worse]) @ X.T
             ll_new[worse] = _log_likelihood(eta[worse], y, w[worse])
-        stuck = ~(ll_new >= ll - 1e-12 * (1 + np.abs(ll)))
-    return step, eta, ll_new, stuck
+    return step, eta, ll_new, ~(ll_new >= floor)
 
 
 def spline_fits(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
