@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 from ..data import load_dataset
-from ..progress import Progress
-from ..splits import outer_splits
 from .artifacts import log_final_model
 from .extras import fold_importance, log_importance
 from .folds import run_folds
@@ -40,11 +38,7 @@ def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict) -> 
     with ``run_metrics``): its folds trained again (not recorded twice) to shuffle each
     variable of their test parts, and its deployable model, trained with them."""
     dataset = load_dataset(config.dataset)
-    folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
-    progress = Progress(len(folds) * config.optimizer.max_epochs, label=f"details of {name}")
-    results, model = run_folds(config, dataset, folds, NoTracking(), None, progress,
-                               refit=config.tracking.log_model)
-    progress.close()
+    results, model = run_folds(config, dataset, NoTracking(), None, f"details of {name}")
     importance = fold_importance(config, dataset, results, pool_predictions(results))
     with tracker.reopen(run_id) as run:
         if model is not None:

@@ -17,7 +17,8 @@ from ..evaluation.importance import permute_and_predict
 from ..evaluation.recalibration import fit_recalibration, recalibrated
 from ..metrics.registry import direction
 from ..preprocessing import build_preprocessor, feature_names, oversample
-from ..splits import validation_split
+from ..progress import Progress
+from ..splits import outer_splits, validation_split
 from .estimator import build_estimator
 from .naming import run_name, sweep_tag
 
@@ -65,22 +66,25 @@ class FittedPipeline:
         return prediction if self.calibrator is None else self.calibrator.transform(prediction)
 
 
-def run_folds(config, dataset, folds, tracker, parent, progress, swept=None,
-              refit=False) -> tuple[list[FoldResult], object | None]:
+def run_folds(config, dataset, tracker, parent, label, swept=None) -> tuple[list[FoldResult], object | None]:
     """Fit every outer fold's pipeline, the networks trained together in lock-step (see
-    :func:`fit_pipelines`), then evaluate and record each fold. With ``refit``, the final
-    model's part (all rows, :func:`final_part`) is trained with them and its deployable
-    model returned beside the folds' results (else None). Every part's ``fit_seconds`` is
-    its equal share of the joint fit."""
+    :func:`fit_pipelines`; a progress bar named ``label``), then evaluate and record each
+    fold. With ``tracking.log_model``, the final model's part (all rows, :func:`final_part`)
+    is trained with them and its deployable model returned beside the folds' results (else
+    None). Every part's ``fit_seconds`` is its equal share of the joint fit."""
+    folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
     parts = [(*inner_split(config, dataset, train, config.seed + k), config.seed + k)
              for k, (train, _) in enumerate(folds)]
+    progress = Progress(len(folds) * config.optimizer.max_epochs, label=label)
     callbacks = [[_progress_callback(k, config, progress)] for k in range(len(folds))]
+    refit = config.tracking.log_model
     if refit:
         parts.append(final_part(config, dataset))
         callbacks.append([])
     start = time.perf_counter()
     fitted = fit_pipelines(config, dataset, parts, callbacks)
     fit_seconds = (time.perf_counter() - start) / len(parts)
+    progress.close()
     results = [finish_fold(config, dataset, k, test, parts[k], fitted[k], fit_seconds, tracker,
                            parent, swept) for k, (_, test) in enumerate(folds)]
     return results, fitted[-1].model if refit else None
@@ -213,7 +217,7 @@ def final_part(config, dataset):
 def fit_final_model(config, dataset):
     """Refit on all rows (with an inner validation part) for the logged, deployable model:
     the fitted pipeline, wrapped with its calibrator when ``calibration`` is not ``none``.
-    :func:`run_folds` trains the same model with the folds (``refit``)."""
+    :func:`run_folds` trains the same model with the folds (``tracking.log_model``)."""
     return fit_pipelines(config, dataset, [final_part(config, dataset)], [[]])[0].model
 
 

@@ -16,8 +16,6 @@ from ..data import load_dataset
 from ..errors import ConfigError
 from ..evaluation.subgroups import check_subgroups
 from ..metrics.registry import MAIN_METRICS
-from ..progress import Progress
-from ..splits import outer_splits
 from .artifacts import fold_table, learning_curve_table, log_final_model, log_plots, oof_table
 from .details import DETAILS_TAG, details_deferred, without_details
 from .extras import Extras, calibration_warnings, evaluate_extras, extra_metrics, log_extras
@@ -74,7 +72,7 @@ def run_experiment(config: ExperimentConfig, tracker: Tracker | None = None,
         check_subgroups(config.evaluation, dataset.X, dataset.task)
         data_warnings = _data_warnings(tracker, dataset)  # before this run is among them
         _log_dataset(parent, dataset)
-        results, model = _run_folds(running, dataset, tracker, parent, name, swept or {})
+        results, model = run_folds(running, dataset, tracker, parent, name, swept or {})
         fit_seconds = sum(r.fit_seconds for r in results)
         if model is not None:  # trained with the folds, in the same share of time
             fit_seconds += results[0].fit_seconds
@@ -140,16 +138,6 @@ def check_task_settings(config, task):
     if task != "binary" and config.calibration.name != "none":
         raise ConfigError(f"calibration={config.calibration.name} recalibrates the probability of "
                           f"a binary outcome; this target is {task}: use calibration=none.")
-
-
-def _run_folds(config, dataset, tracker, parent, name, swept):
-    """The folds' results and, with ``tracking.log_model``, the deployable model."""
-    folds = outer_splits(config.split, dataset.y, dataset.groups, config.seed)
-    progress = Progress(len(folds) * config.optimizer.max_epochs, label=name)
-    out = run_folds(config, dataset, folds, tracker, parent, progress, swept,
-                    refit=config.tracking.log_model)
-    progress.close()
-    return out
 
 
 def _log_artifacts(run, config, dataset, results, pooled, extras, scores):
