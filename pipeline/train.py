@@ -63,12 +63,13 @@ def run(raw: dict) -> float:
     except ConfigError as err:
         record_invalid_config(raw, err)
         raise
+    parent = sweep_run_id()  # in a sweep: its run, which a worker may still be opening
     tracker, where = open_tracker(config.tracking.enabled, config.tracking.uri,
                                   experiment_name(config.tracking.experiment, config.dataset))
     done = finished_before(config, where)  # resume=...: what the sweep finished is kept
     if done is not None:
         return done
-    result = run_experiment(config, tracker, parent_run_id=sweep_run_id(), swept=swept_values())
+    result = run_experiment(config, tracker, parent_run_id=parent, swept=swept_values())
     print_summary(result, where)
     return result.objective
 

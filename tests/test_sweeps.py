@@ -73,13 +73,17 @@ def test_joblib_sweep_without_tracking_runs_every_job(tmp_path):
     assert not (tmp_path / "multirun" / "mlflow_sweep.json").exists()
 
 
-def test_a_store_that_cannot_take_the_sweep_stops_it_before_any_job(tmp_path):
+def test_a_store_that_cannot_take_the_sweep_stops_every_job_before_it_starts(tmp_path):
+    """A worker opens the sweep run while the jobs are launched: each job waits for it and,
+    when it cannot be opened, stops with the reason; the sweep exits with it too."""
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     client.delete_experiment(client.create_experiment("breast_cancer"))
     _, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                        "model=logistic,mlp", returncode=1)
-    assert "could not open the sweep in MLflow" in result.stderr and "is deleted" in result.stderr
-    assert "Launching jobs" not in result.stderr + result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: could not open the sweep in MLflow") and "is deleted" in last
+    assert result.stderr.count("RuntimeError: could not open the sweep in MLflow") == 2  # each job
+    assert "done: " not in result.stdout
     assert not client.search_runs([client.get_experiment_by_name("breast_cancer").experiment_id],
                                   run_view_type=3)  # no run at all, deleted or not
 

@@ -17,16 +17,17 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..errors import Interrupted, killed_reason
 from . import signals
-from .context import BLAS_THREADS, SWEEP_FILE, SWEEP_ID
+from .context import BLAS_THREADS, OPENING, SWEEP_FILE, SWEEP_ID, opened_sweep
 from .job import experiment_name
 from .sweep import close_sweep, open_sweep, reopen_sweep, write_json
 from .workers import in_worker
 
 log = logging.getLogger("biotab")
+OPENING_GRACE = 10.0  # seconds an ending sweep waits for its run being opened, to close it
 
 
 class SweepCallback(Callback):
-    """Brackets a multirun. Before any job starts: one BLAS thread per job, and the MLflow
+    """Brackets a multirun. Before any job runs: one BLAS thread per job, and the MLflow
     store, experiment and sweep run created once (parallel jobs racing to create an empty
     SQLite store fail, and ``set_experiment`` can lose a creation race and log into
     "Default"); the sweep run's id goes into ``<sweep dir>/mlflow_sweep.json`` for the jobs.
@@ -35,8 +36,14 @@ class SweepCallback(Callback):
 
     Under the joblib launcher this MLflow work runs in the launcher's worker processes,
     which import what the jobs need meanwhile: the launching process never imports mlflow,
-    pandas or scikit-learn (~3 s), and the first jobs start warm.
+    pandas or scikit-learn (~3 s), and the first jobs start warm. The launcher waits only
+    until a worker has taken the opening on: Hydra then composes every job's config to
+    check it while the sweep run is being opened, and the jobs wait for it
+    (:func:`pipeline.launch.context.opened_sweep`). If it cannot be opened, every job stops
+    before it starts and the sweep ends with the reason.
     """
+
+    announcing = None  # the thread that waits for the sweep run the workers are opening
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         try:
@@ -69,15 +76,29 @@ class SweepCallback(Callback):
             if resumed:
                 self._opened(resumed)
             return
-        write_json(sweep_file, {"status": "opening", "swept": swept})
-        # The workers go on importing while Hydra composes every job's config to check it.
+        write_json(sweep_file, {"status": "queued", "swept": swept})
         self.opening = Background(in_worker, self.launcher, self.tracking, open_sweep, sweep_file,
                                    self.tracking["uri"], self.experiment, self.sweep_id,
                                    " ".join(config.hydra.overrides.task), swept)
-        try:
-            self._opened(wait_for_sweep_run(sweep_file, self.opening))
+        try:  # once a worker opens it, the jobs queue behind: none can hold every worker waiting
+            if wait_past(sweep_file, ("queued",), self.opening)["status"] == "failed":
+                opened_sweep(sweep_file)  # raises why
         except Exception as err:
             raise SystemExit(f"error: {err}") from err
+        self.announcing = Background(self._announce, sweep_file)
+        signals.on_exit(self._close_if_open)  # a signal, or the launcher raising
+        atexit.register(self._close_if_open)  # when the entry point is not pipeline.train
+
+    def _announce(self, sweep_file) -> None:
+        """Once the sweep run is open, say where it logs. If the opening ended without a
+        word, the sweep file is marked failed so that the jobs stop waiting; raises why."""
+        try:
+            state = wait_for_sweep_run(sweep_file, self.opening)
+        except Exception as err:
+            if json.loads(sweep_file.read_text())["status"] in OPENING:
+                write_json(sweep_file, {"status": "failed", "swept": self.swept, "error": str(err)})
+            raise
+        self._opened(state)
 
     def _resume(self, resume, sweep_file) -> dict | None:
         """Reopen sweep ``resume`` (see :func:`reopen_sweep`); None when not resuming."""
@@ -92,11 +113,16 @@ class SweepCallback(Callback):
 
     def _opened(self, state) -> None:
         self.uri, self.run_id = state["tracking_uri"], state["run_id"]
-        signals.on_exit(self._close_if_open)  # a signal, or the launcher raising
-        atexit.register(self._close_if_open)  # when the entry point is not pipeline.train
+        if not self.announcing:  # a resumed sweep, reopened before the jobs
+            signals.on_exit(self._close_if_open)
+            atexit.register(self._close_if_open)
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        if self.announcing:
+            self.announcing.join()
+            if self.announcing.error is not None:  # every job stopped before it started
+                raise SystemExit(f"error: {self.announcing.error}")
         self.opening.join()
         if self.opening.error is not None:  # after the sweep opened: it cost only speed
             log.warning("warming up the workers failed: %s", self.opening.error)
@@ -109,11 +135,15 @@ class SweepCallback(Callback):
             if not n_finished:  # Hydra only warns about a callback's exceptions, not SystemExit
                 raise SystemExit("error: no configuration of the sweep finished (see above)")
 
-    def __getstate__(self):  # Hydra sends its callbacks to every job: the thread stays here
-        return {key: value for key, value in self.__dict__.items() if key != "opening"}
+    def __getstate__(self):  # Hydra sends its callbacks to every job: the threads stay here
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("opening", "announcing")}
 
     def _close_if_open(self):
-        """Registered twice (signals.on_exit and atexit): the first call closes the sweep."""
+        """Registered twice (signals.on_exit and atexit): the first call closes the sweep,
+        also one that is being opened as the sweep ends (waited for a while)."""
+        if self.announcing:
+            self.announcing.join(OPENING_GRACE)
         if self.run_id:  # the sweep process is ending before on_multirun_end ran
             run_id, self.run_id = self.run_id, None
             killed = signals.received and Interrupted(signals.received[-1])
@@ -156,14 +186,19 @@ class Background(threading.Thread):
 
 def wait_for_sweep_run(sweep_file: Path, opening: Background) -> dict:
     """The sweep file's state once the sweep run is open; raises if opening it failed."""
-    while (state := json.loads(sweep_file.read_text()))["status"] == "opening":
+    wait_past(sweep_file, OPENING, opening)
+    return opened_sweep(sweep_file)
+
+
+def wait_past(sweep_file: Path, statuses, opening: Background) -> dict:
+    """The sweep file's state once its status is none of ``statuses``; raises if the
+    ``opening`` thread ended before writing another."""
+    while (state := json.loads(sweep_file.read_text()))["status"] in statuses:
         if not opening.is_alive():
             opening.outcome()  # raises what stopped it before the file was written
             state = json.loads(sweep_file.read_text())  # it may have been written since the read
-            if state["status"] == "opening":
+            if state["status"] in statuses:
                 raise RuntimeError(f"the sweep's MLflow set-up ended without opening it ({sweep_file})")
             break
         time.sleep(0.02)
-    if state["status"] == "failed":
-        raise RuntimeError(f"could not open the sweep in MLflow: {state['error']}")
     return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
@@ -10,6 +11,8 @@ from hydra.types import RunMode
 
 SWEEP_ID = "BIOTAB_SWEEP_ID"  # set for a multirun's jobs (config key sweep_id)
 SWEEP_FILE = "mlflow_sweep.json"  # in the sweep directory: the sweep run the jobs nest under
+OPENING = ("queued", "opening")  # the sweep file's status before the sweep run is open
+OPENING_TIMEOUT = 600.0  # seconds a job waits for it (a server's new store can be slow)
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -19,7 +22,23 @@ def sweep_state() -> dict:
     if not is_multirun():
         return {}
     path = Path(HydraConfig.get().sweep.dir) / SWEEP_FILE
-    return json.loads(path.read_text()) if path.exists() else {}
+    return opened_sweep(path) if path.exists() else {}
+
+
+def opened_sweep(path: Path, timeout: float = OPENING_TIMEOUT) -> dict:
+    """The sweep file's state once its sweep run is open. A worker of the launcher opens
+    it while the first jobs start, so a job may wait for it (~2 s). Raises if it could not
+    be opened, or still is not after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (state := json.loads(path.read_text()))["status"] in OPENING:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the sweep's MLflow run was not opened within {timeout:.0f} s "
+                               f"({path} says {state['status']!r}): is the process that "
+                               f"launched the sweep still running?")
+        time.sleep(0.02)
+    if state["status"] == "failed":
+        raise RuntimeError(f"could not open the sweep in MLflow: {state['error']}")
+    return state
 
 
 def sweep_run_id():

@@ -24,16 +24,21 @@ def write_json(path: Path, data: dict) -> None:
 
 def open_sweep(sweep_file, configured_uri, experiment, sweep_id, overrides, swept):
     """Create the store, the experiment and the sweep run, and record them in ``sweep_file``
-    (where the jobs and the launching process find them) with the ``swept`` keys."""
-    from .. import tracking
+    (where the jobs and the launching process find them) with the ``swept`` keys.
 
+    The file says "opening" at once (the launcher waits for no more), then "open", or
+    "failed" with the reason. A failure is recorded, not raised: in a worker of the joblib
+    launcher, an error would shut down the pool the jobs run in."""
     state = {"sweep_id": sweep_id, "experiment": experiment, "swept": swept}
+    write_json(sweep_file, {**state, "status": "opening"})
     try:
+        from .. import tracking
+
         uri = tracking.resolve_tracking_uri(configured_uri)
         run_id = tracking.start_sweep(uri, experiment, sweep_id, sweep_name(overrides, swept), overrides)
     except Exception as err:
         write_json(sweep_file, {**state, "status": "failed", "error": f"{type(err).__name__}: {err}"})
-        raise
+        return
     write_json(sweep_file, {**state, "status": "open", "tracking_uri": uri, "run_id": run_id})
 
 
