@@ -16,10 +16,13 @@ from pipeline.launch.callback import Background, SweepCallback
 from pipeline.launch.context import BLAS_THREADS, SWEEP_ID, opened_sweep
 from pipeline.launch.sweep import open_sweep, write_json
 
+JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 
-def _config(tmp_path):
+
+def _config(tmp_path, launcher=JOBLIB):
     return OmegaConf.create({
-        "hydra": {"launcher": {"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"},
+        "hydra": {"launcher": {"_target_": launcher},
                   "sweep": {"dir": str(tmp_path / "multirun")}, "sweeper": {},
                   "overrides": {"task": ["model=logistic,mlp"]}},
         "tracking": {"enabled": True, "uri": f"sqlite:///{tmp_path}/mlflow.db", "experiment": "e"},
@@ -36,17 +39,27 @@ def quiet_start(monkeypatch):
         monkeypatch.setenv(var, "1" if var != SWEEP_ID else "test-sweep")
 
 
-def test_the_launcher_goes_on_once_a_worker_has_taken_the_opening_on(tmp_path, monkeypatch, quiet_start):
+@pytest.fixture
+def slow_opening(monkeypatch):
+    """in_worker replaced by an opening that writes "opening" at once, as open_sweep does,
+    and "open" when the test sets the returned event."""
     release = threading.Event()
 
     def slow_worker(launcher, tracking, task, sweep_file, *args):
-        write_json(sweep_file, {"status": "opening", "swept": ["model"]})  # as open_sweep does first
+        write_json(sweep_file, {"status": "opening", "swept": ["model"]})
         release.wait(30)  # the imports and the store
         write_json(sweep_file, {"status": "open", "swept": ["model"], "tracking_uri": "sqlite:///x.db",
                                 "run_id": "r1"})
     monkeypatch.setattr(callback_module, "in_worker", slow_worker)
+    yield release
+    release.set()
+
+
+def test_the_joblib_launcher_goes_on_once_a_worker_has_taken_the_opening_on(tmp_path, quiet_start,
+                                                                             slow_opening):
+    release = slow_opening
     callback, sweep_file = SweepCallback(), tmp_path / "multirun" / "mlflow_sweep.json"
-    callback.on_multirun_start(_config(tmp_path))  # in_worker: in a thread
+    callback.on_multirun_start(_config(tmp_path))
     try:
         assert callback.run_id is None  # returned before the run is open
         assert callback.announcing.is_alive()
@@ -55,8 +68,23 @@ def test_the_launcher_goes_on_once_a_worker_has_taken_the_opening_on(tmp_path, m
         callback.announcing.join(10)
         assert callback.run_id == "r1" and callback.uri == "sqlite:///x.db"
     finally:
-        release.set()
         callback.run_id = None  # nothing to close at exit
+
+
+def test_other_launchers_start_the_jobs_once_the_sweep_run_is_open(tmp_path, quiet_start, slow_opening):
+    """Their opening runs in a thread of the process that runs the jobs: a job's imports
+    racing the thread's could fail."""
+    callback = SweepCallback()
+    start = threading.Thread(target=callback.on_multirun_start, args=(_config(tmp_path, BASIC),))
+    start.start()
+    start.join(0.5)
+    try:
+        assert start.is_alive()  # still waiting for the run
+        slow_opening.set()
+        start.join(10)
+        assert not start.is_alive() and callback.run_id == "r1"
+    finally:
+        callback.run_id = None
 
 
 def test_a_job_waits_for_the_sweep_run_then_finds_it(tmp_path):

@@ -19,6 +19,7 @@ from ..errors import Interrupted, killed_reason
 from . import signals
 from .context import BLAS_THREADS, OPENING, SWEEP_FILE, SWEEP_ID, opened_sweep
 from .job import experiment_name
+from .plugins import is_joblib
 from .sweep import close_sweep, open_sweep, reopen_sweep, write_json
 from .workers import in_worker
 
@@ -40,7 +41,8 @@ class SweepCallback(Callback):
     until a worker has taken the opening on: Hydra then composes every job's config to
     check it while the sweep run is being opened, and the jobs wait for it
     (:func:`pipeline.launch.context.opened_sweep`). If it cannot be opened, every job stops
-    before it starts and the sweep ends with the reason.
+    before it starts and the sweep ends with the reason. Other launchers start the jobs
+    once the sweep run is open.
     """
 
     announcing = None  # the thread that waits for the sweep run the workers are opening
@@ -75,17 +77,30 @@ class SweepCallback(Callback):
             self.opening = Background(in_worker, self.launcher, self.tracking)
             if resumed:
                 self._opened(resumed)
+                self._close_at_exit()
             return
         write_json(sweep_file, {"status": "queued", "swept": swept})
         self.opening = Background(in_worker, self.launcher, self.tracking, open_sweep, sweep_file,
                                    self.tracking["uri"], self.experiment, self.sweep_id,
                                    " ".join(config.hydra.overrides.task), swept)
-        try:  # once a worker opens it, the jobs queue behind: none can hold every worker waiting
-            if wait_past(sweep_file, ("queued",), self.opening)["status"] == "failed":
-                opened_sweep(sweep_file)  # raises why
+        # A joblib worker opening it: the launcher goes on once it has begun (the jobs queue
+        # behind it, so they cannot hold every worker waiting). A thread of this process
+        # opening it (other launchers): it is waited for, as a job's imports racing the
+        # thread's could fail, and the GIL leaves nothing to gain.
+        statuses = ("queued",) if is_joblib(self.launcher) else OPENING
+        try:
+            state = wait_past(sweep_file, statuses, self.opening)
+            if state["status"] != "opening":
+                state = opened_sweep(sweep_file)  # raises if it failed
         except Exception as err:
             raise SystemExit(f"error: {err}") from err
-        self.announcing = Background(self._announce, sweep_file)
+        if state["status"] == "open":
+            self._opened(state)
+        else:
+            self.announcing = Background(self._announce, sweep_file)
+        self._close_at_exit()
+
+    def _close_at_exit(self) -> None:
         signals.on_exit(self._close_if_open)  # a signal, or the launcher raising
         atexit.register(self._close_if_open)  # when the entry point is not pipeline.train
 
@@ -113,9 +128,6 @@ class SweepCallback(Callback):
 
     def _opened(self, state) -> None:
         self.uri, self.run_id = state["tracking_uri"], state["run_id"]
-        if not self.announcing:  # a resumed sweep, reopened before the jobs
-            signals.on_exit(self._close_if_open)
-            atexit.register(self._close_if_open)
         print(f"sweep {self.sweep_id}: logging to {self.uri}, experiment '{self.experiment}'")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
