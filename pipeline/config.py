@@ -127,6 +127,10 @@ class ExperimentConfig:
     evaluation: EvaluationConfig
 
 
+#: What a sweep with ``sweep_details=best`` defers to its end, for its best configuration.
+DETAIL_PARTS = ("importance", "model")
+
+
 #: Allowed ranges of numeric keys: (low, high, low inclusive, high inclusive); None = open.
 #: Checked here, before any data is read, so that the message names the config key rather
 #: than the estimator argument it becomes.

@@ -1,8 +1,10 @@
-"""A sweep's MLflow run is opened by a worker while Hydra composes the jobs: the launcher
-waits only until a worker has taken the opening on, each job waits for the run, and a
-failure to open it stops every job before it starts."""
+"""A sweep's start and end in the launcher's workers. Its MLflow run is opened by a worker
+while Hydra composes the jobs: the launcher waits only until a worker has taken the opening
+on, each job waits for the run, and a failure to open it stops every job before it starts.
+At its end, two workers add the best configuration's deferred details at once."""
 
 import json
+import os
 import threading
 import time
 
@@ -15,6 +17,7 @@ from pipeline.launch import signals
 from pipeline.launch.callback import Background, SweepCallback
 from pipeline.launch.context import BLAS_THREADS, SWEEP_ID, opened_sweep
 from pipeline.launch.sweep import open_sweep, write_json
+from pipeline.launch.workers import in_workers
 
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
@@ -146,3 +149,27 @@ def test_open_sweep_records_a_failure_instead_of_raising(tmp_path):
     assert open_sweep(sweep_file, uri, "e", "s1", "model=logistic,mlp", ["model"]) is None
     with pytest.raises(RuntimeError, match="could not open the sweep in MLflow: ValueError: .*is deleted"):
         opened_sweep(sweep_file)
+
+
+def _meet(directory, name):
+    """Wait (at most 60 s) until both calls of a pair have arrived: returns this process's id."""
+    directory.joinpath(name).write_text("")
+    deadline = time.monotonic() + 60
+    while len(list(directory.iterdir())) < 2:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the other call never ran alongside this one")
+        time.sleep(0.01)
+    return os.getpid()
+
+
+def test_the_sweeps_end_runs_its_two_parts_at_once_in_two_workers(tmp_path):
+    """The best configuration's importance and model (DETAIL_PARTS) are computed at the
+    sweep's end by two calls of in_workers: each waits here for the other, so they finish
+    only if they run at the same time, in two processes."""
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+
+    launcher = OmegaConf.structured(JobLibLauncherConf(n_jobs=2))
+    pids = in_workers(launcher, {"enabled": False}, (_meet, tmp_path, "a"), (_meet, tmp_path, "b"))
+    assert len(set(pids)) == 2 and os.getpid() not in pids
+    basic = OmegaConf.create({"_target_": BASIC})  # other launchers: in turn, in this process
+    assert in_workers(basic, {"enabled": False}, (len, "ab"), (len, "abc")) == [2, 3]

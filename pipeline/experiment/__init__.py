@@ -9,7 +9,7 @@ sweep adds to its best configuration's run at its end (``details``).
 receives what should be recorded.
 """
 
-from .details import DETAILS_TAG, complete_run
+from .details import DETAILS_TAG, complete_run, mark_completed
 from .estimator import build_estimator
 from .folds import FoldResult, fit_final_model
 from .naming import ineffective_settings, run_name
@@ -19,5 +19,5 @@ from .run import ExperimentResult, check_task_settings, run_experiment
 __all__ = [
     "DETAILS_TAG", "ExperimentResult", "FoldResult", "NoTracking", "build_estimator",
     "check_task_settings", "complete_run",
-    "fit_final_model", "ineffective_settings", "run_experiment", "run_name",
+    "fit_final_model", "ineffective_settings", "mark_completed", "run_experiment", "run_name",
 ]

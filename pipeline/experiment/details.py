@@ -2,17 +2,19 @@
 deployable model cost about as much as the rest of a configuration's evaluation together,
 and a sweep needs them for the configuration it selects only. Its jobs run without them
 (:func:`without_details`); the sweep's end computes them for its best configuration
-(:func:`complete_run`) and adds them to that finished run. Training is reproducible bit for
-bit, so the folds trained again there are the run's own."""
+(:func:`complete_run`, the two parts at once in two workers) and adds them to that finished
+run. Training is reproducible bit for bit, so the folds trained again there are the run's
+own."""
 
 from __future__ import annotations
 
 import dataclasses
 
+from ..config import DETAIL_PARTS
 from ..data import load_dataset
 from .artifacts import log_final_model
 from .extras import fold_importance, log_importance
-from .folds import run_folds
+from .folds import fit_final_model, run_folds
 from .pooling import model_metrics, pool_predictions
 from .recorder import NoTracking
 
@@ -33,13 +35,24 @@ def without_details(config):
         tracking=dataclasses.replace(config.tracking, log_model=False))
 
 
-def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict) -> None:
-    """Add the deferred details of ``config``'s finished run ``run_id`` (named ``name``,
-    with ``run_metrics``): its folds trained again (not recorded twice) to shuffle each
-    variable of their test parts, and its deployable model, trained with them."""
+def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict,
+                 parts=DETAIL_PARTS) -> None:
+    """Add the deferred ``parts`` of ``config``'s finished run ``run_id`` (named ``name``,
+    with ``run_metrics``): "importance", its folds trained again (not recorded twice) to
+    shuffle each variable of their test parts; "model", its deployable model (trained with
+    the folds in lock-step when both parts are asked for). With every part, the run is
+    marked completed; a caller adding the parts separately marks it (:func:`mark_completed`)."""
     dataset = load_dataset(config.dataset)
-    results, model = run_folds(config, dataset, NoTracking(), None, f"details of {name}")
-    importance = fold_importance(config, dataset, results, pool_predictions(results))
+    wanted = [part for part in parts if {"importance": config.evaluation.importance,
+                                         "model": config.tracking.log_model}[part]]
+    model = importance = None
+    if "importance" in wanted:
+        no_model = dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, log_model=False))
+        results, model = run_folds(config if "model" in wanted else no_model, dataset, NoTracking(),
+                                   None, f"details of {name}")
+        importance = fold_importance(config, dataset, results, pool_predictions(results))
+    elif "model" in wanted:
+        model = fit_final_model(config, dataset)
     with tracker.reopen(run_id) as run:
         if model is not None:
             log_final_model(run, config, dataset, model, name)
@@ -47,4 +60,11 @@ def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict) -> 
         if importance is not None:
             with run.artifacts_together():  # the table and its figure in one call
                 log_importance(run, config, importance)
+        if set(parts) == set(DETAIL_PARTS):
+            run.set_tags({DETAILS_TAG: "completed"})
+
+
+def mark_completed(tracker, run_id: str) -> None:
+    """Mark run ``run_id`` as carrying every deferred detail (added part by part)."""
+    with tracker.reopen(run_id) as run:
         run.set_tags({DETAILS_TAG: "completed"})

@@ -15,13 +15,14 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from ..config import DETAIL_PARTS
 from ..errors import Interrupted, killed_reason
 from . import signals
 from .context import BLAS_THREADS, OPENING, SWEEP_FILE, SWEEP_ID, opened_sweep
 from .job import experiment_name
 from .plugins import is_joblib
-from .sweep import close_sweep, open_sweep, reopen_sweep, write_json
-from .workers import in_worker
+from .sweep import close_sweep, complete_best, open_sweep, reopen_sweep, write_json
+from .workers import in_worker, in_workers
 
 log = logging.getLogger("biotab")
 OPENING_GRACE = 10.0  # seconds an ending sweep waits for its run being opened, to close it
@@ -138,10 +139,13 @@ class SweepCallback(Callback):
         self.opening.join()
         if self.opening.error is not None:  # after the sweep opened: it cost only speed
             log.warning("warming up the workers failed: %s", self.opening.error)
-        if self.run_id:
+        if self.run_id:  # the best configuration's deferred parts at once, one per worker
+            completed = in_workers(self.launcher, self.tracking,
+                                   *[(complete_best, self.uri, self.experiment, self.sweep_id, (part,))
+                                     for part in DETAIL_PARTS])
             summary, n_finished = in_worker(self.launcher, self.tracking, close_sweep, self.uri,
                                              self.experiment, self.sweep_id, self.run_id,
-                                             self.report_dir, self.swept)
+                                             self.report_dir, self.swept, None, False, completed)
             self.run_id = None
             print(summary)
             if not n_finished:  # Hydra only warns about a callback's exceptions, not SystemExit

@@ -8,6 +8,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from ..config import DETAIL_PARTS
 from .context import split_override
 from .job import how_to_open
 
@@ -65,11 +66,13 @@ def sweep_name(overrides: str, swept=()) -> str:
 
 
 def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_reason=None,
-                killed=False):
+                killed=False, completed=None):
     """List failures, print the leaderboard, write the report, name and describe the sweep
     run and close it (once); return what to show the user (ending with the link to the
     sweep's view in the MLflow UI) and how many configurations finished. ``killed``: the
-    sweep process was stopped by a signal (``failed_reason`` names it): the run ends KILLED."""
+    sweep process was stopped by a signal (``failed_reason`` names it): the run ends KILLED.
+    ``completed``: what :func:`complete_best` returned for each part of the best
+    configuration's deferred details, added before (else they are added here)."""
     from .. import tracking
 
     if tracking.run_status(uri, run_id) != "RUNNING":
@@ -86,8 +89,12 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
     lines = [f"  FAILED {f['run_name']}: {f['failure_reason']}" for f in failed]
     name = f"{tracking.run_name(uri, run_id).split(' · ')[0]} · {len(runs)} configurations"
     description = link = None
-    if not killed:
-        complete_best(uri, experiment, runs)
+    if completed is None and not killed:
+        complete_best(uri, experiment, sweep_id)
+    elif completed and completed[0] and len(set(completed)) == 1:  # every part, one run
+        from ..experiment import mark_completed
+
+        mark_completed(tracking.Tracker(uri, experiment), completed[0])
     try:
         summary, description, link = summarise_sweep(uri, experiment, sweep_id, run_id, report_dir,
                                                      swept, runs)
@@ -102,29 +109,35 @@ def close_sweep(uri, experiment, sweep_id, run_id, report_dir, swept=(), failed_
     return "\n".join(lines), sum(r["status"] == "FINISHED" for r in runs)
 
 
-def complete_best(uri, experiment, runs) -> None:
+def complete_best(uri, experiment, sweep_id, parts=None) -> str | None:
     """The details the sweep's jobs deferred (``sweep_details=best``: permutation importance
-    and the deployable model), added to the run of its best finished configuration (the
-    report's) before the report reads them; a failure here costs only those details."""
+    and the deployable model; ``parts``: one of them, else both), added to the run of its
+    best finished configuration (the report's) before the report reads them. Returns that
+    run's id, or None when there was nothing to add, or adding it failed (which costs only
+    those details)."""
     from .. import report, tracking
     from ..experiment import DETAILS_TAG, complete_run
 
+    parts = parts or DETAIL_PARTS
     try:
+        runs = tracking.search_runs(uri, experiment, {"sweep_id": sweep_id, "biotab.role": "configuration"})
         board = report.leaderboard_frame(runs, ranking_metric(runs))
         ranked = board.loc[board["status"] == "FINISHED", "run_id"].tolist()
         best = next((r for r in runs if ranked and r["run_id"] == ranked[0]), None)
         if best is None or best["tags"].get(DETAILS_TAG) != "deferred":
-            return
+            return None
         with tempfile.TemporaryDirectory() as tmp:
             config = report.read_config(uri, best["run_id"], tmp)
         if config is None:  # said why
-            return
-        print(f"best configuration {best['run_name']}: computing its importance and model")
+            return None
+        print(f"best configuration {best['run_name']}: computing its {' and '.join(parts)}")
         complete_run(config, tracking.Tracker(uri, experiment), best["run_id"], best["run_name"],
-                     best["metrics"])
+                     best["metrics"], parts)
+        return best["run_id"]
     except Exception as err:
-        log.warning("could not add the best configuration's importance and model (%s): rerun it "
-                    "alone, or the sweep with sweep_details=all", err)
+        log.warning("could not add the best configuration's %s (%s): rerun it alone, or the "
+                    "sweep with sweep_details=all", " and ".join(parts), err)
+        return None
 
 
 def summarise_sweep(uri, experiment, sweep_id, run_id, report_dir, swept, runs):

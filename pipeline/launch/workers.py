@@ -15,20 +15,28 @@ from .plugins import is_joblib, joblib_parallel_arguments
 
 def in_worker(launcher: DictConfig, tracking: dict, task=None, *args):
     """``task(*args)`` in a worker of the joblib launcher, every worker warming up for the
-    jobs meanwhile (see :func:`warm_up`); in this process for other launchers.
+    jobs meanwhile (see :func:`warm_up`); in this process for other launchers."""
+    results = in_workers(launcher, tracking, *([(task, *args)] if task else []))
+    return results[0] if task else None
+
+
+def in_workers(launcher: DictConfig, tracking: dict, *calls) -> list:
+    """Each ``(task, *args)`` of ``calls`` at once, in workers of the joblib launcher (the
+    others warming up for the jobs meanwhile); one after the other in this process for
+    other launchers. Returns their results, in order.
 
     joblib keeps its loky worker pool alive between ``Parallel`` calls made with the same
     arguments, so the launcher's own call then reuses these warm workers.
     """
     if not is_joblib(launcher):
-        return task(*args) if task else None
+        return [task(*args) for task, *args in calls]
     from joblib import Parallel, delayed, effective_n_jobs
 
     arguments = joblib_parallel_arguments(launcher)
     n_workers = effective_n_jobs(arguments["n_jobs"])
-    calls = [delayed(warm_up)(tracking, task, *args)]
-    calls += [delayed(warm_up)(tracking) for _ in range(n_workers - 1)]
-    return Parallel(**arguments)(calls)[0]
+    jobs = [delayed(warm_up)(tracking, task, *args) for task, *args in calls]
+    jobs += [delayed(warm_up)(tracking) for _ in range(n_workers - len(calls))]
+    return Parallel(**arguments)(jobs)[:len(calls)]
 
 
 def warm_up(tracking: dict, task=None, *args):
