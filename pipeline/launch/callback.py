@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -143,9 +144,10 @@ class SweepCallback(Callback):
             completed = in_workers(self.launcher, self.tracking,
                                    *[(complete_best, self.uri, self.experiment, self.sweep_id, (part,))
                                      for part in DETAIL_PARTS])
-            summary, n_finished = in_worker(self.launcher, self.tracking, close_sweep, self.uri,
-                                             self.experiment, self.sweep_id, self.run_id,
-                                             self.report_dir, self.swept, None, False, completed)
+            summary, n_finished = in_worker(self.launcher, self.tracking,
+                                             functools.partial(close_sweep, completed=completed),
+                                             self.uri, self.experiment, self.sweep_id, self.run_id,
+                                             self.report_dir, self.swept)
             self.run_id = None
             print(summary)
             if not n_finished:  # Hydra only warns about a callback's exceptions, not SystemExit
