@@ -19,7 +19,7 @@ from . import PROJECT_ROOT
 from .config import ConfigError, validate
 from .errors import stored_reason
 from .launch import signals
-from .launch.context import is_multirun, sweep_run_id, swept_values
+from .launch.context import SweepNotOpened, is_multirun, sweep_run_id, swept_values
 from .launch.job import experiment_name, finished_before, open_tracker, print_summary, record_invalid_config
 from .launch.workers import lasting_imports
 from .metrics.registry import direction
@@ -47,7 +47,9 @@ def main(cfg: DictConfig) -> float | None:
             raise
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         if is_multirun():
-            log.error("job failed (the sweep goes on): %s", stored_reason(err))
+            outcome = "job not started" if isinstance(err, SweepNotOpened) else \
+                "job failed (the sweep goes on)"
+            log.error("%s: %s", outcome, stored_reason(err))
             return None
         sys.exit(1)
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus
 
 from tests.conftest import MLFLOW_ENV, PROJECT_ROOT
 
@@ -82,7 +83,10 @@ def test_a_store_that_cannot_take_the_sweep_stops_every_job_before_it_starts(tmp
                        "model=logistic,mlp", returncode=1)
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: could not open the sweep in MLflow") and "is deleted" in last
-    assert result.stderr.count("RuntimeError: could not open the sweep in MLflow") == 2  # each job
+    output = result.stdout + result.stderr
+    assert output.count("error: SweepNotOpened: could not open the sweep in MLflow") == 2  # each job
+    assert output.count("job not started: SweepNotOpened: could not open") == 2
+    assert "the sweep goes on" not in output
     assert "done: " not in result.stdout
     assert not client.search_runs([client.get_experiment_by_name("breast_cancer").experiment_id],
                                   run_view_type=3)  # no run at all, deleted or not
@@ -171,6 +175,34 @@ def test_sweep_report_is_written_next_to_the_sweep_and_attached(tmp_path):
     assert "report/report.html" in attached
     for run in configurations:
         assert run.info.run_name in (report / "leaderboard.md").read_text()
+
+
+def test_a_best_configuration_whose_model_cannot_be_logged_keeps_its_importance_and_stays_deferred(
+        tmp_path):
+    """The sweep's end adds the best configuration's two deferred parts in two workers and
+    marks the run completed only once both are in. Here the model cannot be stored (the
+    experiment's folder for logged models is a file): the importance is still added, the
+    run stays "deferred" with a warning that says what to do, and the sweep ends well."""
+    from pipeline import report
+
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "models").write_text("not a folder")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment_id = client.create_experiment("breast_cancer", artifact_location=artifacts.as_uri())
+    client, result = _sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                            "model=logistic,mlp")
+    sweep, configurations = _assert_grouped_and_finished(client, 2)
+    assert [r.data.tags["biotab.details"] for r in configurations] == ["deferred", "deferred"]
+    board = report.leaderboard(f"sqlite:///{tmp_path}/mlflow.db", sweep.data.tags["sweep_id"])
+    best_id = board.loc[0, "run_id"]
+    assert "feature_importance.csv" in {a.path for a in client.list_artifacts(best_id)}
+    (model,) = client.search_logged_models([experiment_id])  # MLflow records the attempt
+    assert (model.source_run_id, model.status) == (best_id, LoggedModelStatus.FAILED)
+    output = result.stdout + result.stderr
+    assert "could not add the best configuration's model" in output
+    assert "rerun it alone, or the sweep with sweep_details=all" in output
+    assert "2 configurations, 0 failed" in result.stdout
 
 
 def test_the_best_configuration_alone_gets_importance_and_model_at_the_sweeps_end(tmp_path, compose):

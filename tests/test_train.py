@@ -182,5 +182,6 @@ def test_a_sweep_opened_just_as_its_opener_ends_is_found_open(tmp_path):
         def is_alive(self):
             return False
     write_json(sweep_file, {"status": "opening"})
-    with pytest.raises(RuntimeError, match="ended without opening it"):
+    with pytest.raises(RuntimeError, match="ended without opening it .*: see the error logged above, "
+                                           "then run the sweep again"):
         wait_for_sweep_run(sweep_file, EndsWithoutWriting())

@@ -216,7 +216,9 @@ def wait_past(sweep_file: Path, statuses, opening: Background) -> dict:
             opening.outcome()  # raises what stopped it before the file was written
             state = json.loads(sweep_file.read_text())  # it may have been written since the read
             if state["status"] in statuses:
-                raise RuntimeError(f"the sweep's MLflow set-up ended without opening it ({sweep_file})")
+                raise RuntimeError(f"the sweep's MLflow set-up ended without opening it "
+                                   f"({sweep_file}): see the error logged above, then run the "
+                                   f"sweep again")
             break
         time.sleep(0.02)
     return state

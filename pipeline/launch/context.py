@@ -16,6 +16,10 @@ OPENING_TIMEOUT = 600.0  # seconds a job waits for it (a server's new store can 
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+class SweepNotOpened(RuntimeError):
+    """The sweep's MLflow run could not be opened, so no job of the sweep can run."""
+
+
 def sweep_state() -> dict:
     """What the sweep callback recorded in the sweep file for the jobs (the sweep run,
     the swept keys, whether it resumes an earlier sweep); ``{}`` outside a sweep."""
@@ -32,13 +36,13 @@ def opened_sweep(path: Path, timeout: float = OPENING_TIMEOUT) -> dict:
     deadline = time.monotonic() + timeout
     while (state := json.loads(path.read_text()))["status"] in OPENING:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"the sweep's MLflow run was not opened within {timeout:.0f} s "
+            raise SweepNotOpened(f"the sweep's MLflow run was not opened within {timeout:.0f} s "
                                f"({path} says {state['status']!r}): is the process that "
                                f"launched the sweep still running? If it ended, run the sweep "
                                f"again.")
         time.sleep(0.02)
     if state["status"] == "failed":
-        raise RuntimeError(f"could not open the sweep in MLflow: {state['error']}")
+        raise SweepNotOpened(f"could not open the sweep in MLflow: {state['error']}")
     return state
 
 
