@@ -47,9 +47,10 @@ def main(cfg: DictConfig) -> float | None:
             raise
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         if is_multirun():
-            outcome = "job not started" if isinstance(err, SweepNotOpened) else \
-                "job failed (the sweep goes on)"
-            log.error("%s: %s", outcome, stored_reason(err))
+            if isinstance(err, SweepNotOpened):
+                log.error("job not started: %s", stored_reason(err))
+            else:
+                log.error("job failed (the sweep goes on): %s", stored_reason(err))
             return None
         sys.exit(1)
 

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from pipeline.launch import callback as callback_module
 from pipeline.launch import signals
 from pipeline.launch.callback import Background, SweepCallback
-from pipeline.launch.context import BLAS_THREADS, SWEEP_ID, opened_sweep
+from pipeline.launch.context import BLAS_THREADS, SWEEP_ID, SweepNotOpened, opened_sweep
 from pipeline.launch.sweep import open_sweep, write_json
 from pipeline.launch.workers import in_workers
 
@@ -109,7 +109,7 @@ def test_a_job_waits_for_the_sweep_run_then_finds_it(tmp_path):
 def test_a_job_stops_with_the_reason_when_the_sweep_could_not_be_opened(tmp_path):
     sweep_file = tmp_path / "mlflow_sweep.json"
     write_json(sweep_file, {"status": "failed", "error": "ValueError: experiment 'e' is deleted"})
-    with pytest.raises(RuntimeError, match="could not open the sweep in MLflow: ValueError: experiment 'e'"):
+    with pytest.raises(SweepNotOpened, match="could not open the sweep in MLflow: ValueError: experiment"):
         opened_sweep(sweep_file)
 
 
@@ -117,7 +117,7 @@ def test_a_job_stops_waiting_after_the_timeout_naming_the_file(tmp_path):
     sweep_file = tmp_path / "mlflow_sweep.json"
     write_json(sweep_file, {"status": "opening"})
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"not opened within 0 s \(.*mlflow_sweep.json says 'opening'\)"):
+    with pytest.raises(SweepNotOpened, match=r"not opened within 0 s \(.*mlflow_sweep.json says 'opening'\)"):
         opened_sweep(sweep_file, timeout=0.1)
     assert time.monotonic() - started < 5
 

@@ -37,9 +37,9 @@ def opened_sweep(path: Path, timeout: float = OPENING_TIMEOUT) -> dict:
     while (state := json.loads(path.read_text()))["status"] in OPENING:
         if time.monotonic() > deadline:
             raise SweepNotOpened(f"the sweep's MLflow run was not opened within {timeout:.0f} s "
-                               f"({path} says {state['status']!r}): is the process that "
-                               f"launched the sweep still running? If it ended, run the sweep "
-                               f"again.")
+                                 f"({path} says {state['status']!r}): is the process that "
+                                 f"launched the sweep still running? If it ended, run the sweep "
+                                 f"again.")
         time.sleep(0.02)
     if state["status"] == "failed":
         raise SweepNotOpened(f"could not open the sweep in MLflow: {state['error']}")
