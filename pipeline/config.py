@@ -129,6 +129,8 @@ class ExperimentConfig:
 
 #: What a sweep with ``sweep_details=best`` defers to its end, for its best configuration.
 DETAIL_PARTS = ("importance", "model")
+#: The run tag saying so: "deferred" on a sweep's runs, then "completed" on its best.
+DETAILS_TAG = "biotab.details"
 
 
 #: Allowed ranges of numeric keys: (low, high, low inclusive, high inclusive); None = open.

@@ -228,6 +228,8 @@ def test_the_best_configuration_alone_gets_importance_and_model_at_the_sweeps_en
     (model,) = client.search_logged_models([best.info.experiment_id])
     assert model.source_run_id == best_id and model.name == best.info.run_name
     assert "auroc_ci_low" in {m.key for m in model.metrics}
+    with pytest.raises(ValueError, match="other than its best.*rerun this configuration alone"):
+        load_model(f"sqlite:///{tmp_path}/mlflow.db", other.info.run_id)
 
     model_name = best.data.params["model.name"]
     config = validate(compose("model=" + model_name, *FAST, "tracking=off"))

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..config import DETAIL_PARTS
+from ..config import DETAIL_PARTS, DETAILS_TAG
 from ..data import load_dataset
 from .artifacts import log_final_model
 from .extras import fold_importance, log_importance
 from .folds import fit_final_model, run_folds
 from .pooling import model_metrics, pool_predictions
 from .recorder import NoTracking
-
-DETAILS_TAG = "biotab.details"  # "deferred" on a sweep's runs, then "completed" on its best
 
 
 def details_deferred(config) -> bool:

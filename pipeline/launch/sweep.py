@@ -8,7 +8,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from ..config import DETAIL_PARTS
+from ..config import DETAIL_PARTS, DETAILS_TAG
 from .context import split_override
 from .job import how_to_open
 
@@ -116,7 +116,7 @@ def complete_best(uri, experiment, sweep_id, parts=None) -> str | None:
     run's id, or None when there was nothing to add, or adding it failed (which costs only
     those details)."""
     from .. import report, tracking
-    from ..experiment import DETAILS_TAG, complete_run
+    from ..experiment import complete_run
 
     parts = parts or DETAIL_PARTS
     try:

@@ -6,6 +6,7 @@ import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from ..config import DETAILS_TAG
 from . import private
 from .queries import _experiment_names, _run_dict
 
@@ -29,7 +30,7 @@ def load_model(uri: str, run_id: str):
     run = client.get_run(run_id)
     models = client.search_logged_models([run.info.experiment_id],
                                          filter_string=f"source_run_id = '{run_id}'")
-    if not models and run.data.tags.get("biotab.details") == "deferred":
+    if not models and run.data.tags.get(DETAILS_TAG) == "deferred":
         raise ValueError(f"run {run_id} is a sweep's configuration other than its best: a sweep logs "
                          "the model of its best configuration only (sweep_details=best). Validate "
                          "the best, or rerun this configuration alone or with sweep_details=all")
