@@ -28,9 +28,13 @@ def details_deferred(config) -> bool:
 
 def without_details(config):
     """``config`` as such a job runs it: no permutation importance, no model logged."""
-    return dataclasses.replace(
-        config, evaluation=dataclasses.replace(config.evaluation, importance=False),
-        tracking=dataclasses.replace(config.tracking, log_model=False))
+    return without_model(dataclasses.replace(
+        config, evaluation=dataclasses.replace(config.evaluation, importance=False)))
+
+
+def without_model(config):
+    """``config`` with no deployable model trained or logged."""
+    return dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, log_model=False))
 
 
 def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict,
@@ -45,9 +49,8 @@ def complete_run(config, tracker, run_id: str, name: str, run_metrics: dict,
                                          "model": config.tracking.log_model}[part]]
     model = importance = None
     if "importance" in wanted:
-        no_model = dataclasses.replace(config, tracking=dataclasses.replace(config.tracking, log_model=False))
-        results, model = run_folds(config if "model" in wanted else no_model, dataset, NoTracking(),
-                                   None, f"details of {name}")
+        results, model = run_folds(config if "model" in wanted else without_model(config), dataset,
+                                   NoTracking(), None, f"details of {name}")
         importance = fold_importance(config, dataset, results, pool_predictions(results))
     elif "model" in wanted:
         model = fit_final_model(config, dataset)
